@@ -1,0 +1,33 @@
+# Every target creates the virtual environment in .venv when it is missing.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: test lint unit book bench clean
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check adalearn tests benchmarks
+
+unit: $(STAMP)
+	$(VENV)/bin/pytest -n 2
+
+test: lint unit
+
+book: $(STAMP)
+	@if [ -f _toc.yml ]; then \
+		$(VENV)/bin/jupyter-book build . -W -n --keep-going; \
+	else \
+		echo "make book: the book (_toc.yml, book/) is not in this checkout yet"; exit 1; \
+	fi
+
+bench: $(STAMP)
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf _build .pytest_cache .ruff_cache

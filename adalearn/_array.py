@@ -1,0 +1,54 @@
+"""The one place that tells numpy arrays from torch tensors.
+
+Rules and test functions are written with operators and the few functions that numpy and
+torch share by name (``sqrt``, ``abs``, ``maximum``, ``where``, ``cos``, ...). ``namespace(x)``
+returns the module that holds those functions for ``x``, without importing torch when ``x`` is
+not a tensor.
+"""
+
+import sys
+
+import numpy as np
+
+
+def is_tensor(x):
+    """True when ``x`` is a torch tensor (checked without importing torch)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def namespace(*arrays):
+    """The array module (``numpy`` or ``torch``) for the given arrays.
+
+    Any torch tensor among ``arrays`` makes it torch; otherwise numpy.
+    """
+    if any(is_tensor(a) for a in arrays):
+        return sys.modules["torch"]
+    return np
+
+
+def _float_array(x):
+    x = np.asarray(x)
+    return x if np.issubdtype(x.dtype, np.floating) else x.astype(float)
+
+
+def zeros_like(x):
+    """Zeros with the shape, dtype and device of ``x`` (float64 for integer numpy input)."""
+    if is_tensor(x):
+        return sys.modules["torch"].zeros_like(x)
+    return np.zeros_like(_float_array(x))
+
+
+def copy(x):
+    """A new array equal to ``x`` that shares no memory with it."""
+    return x.clone() if is_tensor(x) else np.array(x, copy=True)
+
+
+def full_like(x, value):
+    """An array shaped like ``x`` filled with ``value`` (which may broadcast against ``x``)."""
+    if is_tensor(x):
+        torch = sys.modules["torch"]
+        if isinstance(value, (int, float)):
+            return torch.full_like(x, value)
+        return torch.zeros_like(x) + torch.as_tensor(value, dtype=x.dtype, device=x.device)
+    return np.zeros_like(_float_array(x)) + value
