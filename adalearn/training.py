@@ -1,0 +1,296 @@
+"""A small torch training loop that records the losses the book plots.
+
+:func:`fit` runs mini-batch training with any ``torch.optim.Optimizer``, including those whose
+``step`` needs a closure (``adalearn.optim.Heun``), and returns a :class:`History`: the loss of
+every mini-batch, the mean loss of every epoch and, when asked, the validation loss and a metric
+per epoch.
+
+Examples
+--------
+>>> import torch
+>>> from adalearn import data, training
+>>> X, y = data.linear_regression(seed=0)
+>>> model = torch.nn.Linear(2, 1)
+>>> optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+>>> history = training.fit(model, optimizer, (X, y), epochs=30, batch_size=64,
+...                        loss=torch.nn.MSELoss())
+>>> history.iteration.shape, history.epoch.shape
+((480,), (30,))
+"""
+
+import numbers
+import os
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+__all__ = ["History", "fit"]
+
+
+@dataclass(frozen=True, eq=False)
+class History:
+    """The losses recorded by :func:`fit`, ready to plot.
+
+    Attributes
+    ----------
+    iteration : numpy.ndarray
+        Training loss of each mini-batch, in order, shape ``(epochs * batches_per_epoch,)``.
+        Each value is measured on its mini-batch before that batch's update.
+    epoch : numpy.ndarray
+        Mean of the mini-batch losses of each epoch, shape ``(epochs,)``.
+    validation : numpy.ndarray or None
+        Loss on the whole validation set after each epoch, shape ``(epochs,)``; ``None`` when
+        :func:`fit` got no validation set.
+    train_metric, validation_metric : numpy.ndarray or None
+        The ``metric`` on the whole training and validation set after each epoch, shape
+        ``(epochs,)``; ``None`` when not requested.
+    """
+
+    iteration: np.ndarray
+    epoch: np.ndarray
+    validation: np.ndarray | None = None
+    train_metric: np.ndarray | None = None
+    validation_metric: np.ndarray | None = None
+
+    @property
+    def batches_per_epoch(self):
+        """Number of mini-batches in one epoch (the last one may be smaller)."""
+        return len(self.iteration) // len(self.epoch)
+
+
+def _check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be an integer. Received: {name}={value!r}")
+    if value < 1:
+        raise ValueError(f"`{name}` must be at least 1. Received: {name}={value!r}")
+    return int(value)
+
+
+def _check_pair(name, pair):
+    try:
+        X, y = pair
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"`{name}` must be a pair of tensors (X, y). Received: {name}={pair!r}"
+        ) from None
+    if not isinstance(X, torch.Tensor) or not isinstance(y, torch.Tensor):
+        raise TypeError(
+            f"`{name}` must be a pair of tensors (X, y). "
+            f"Received: {name}=({type(X).__name__}, {type(y).__name__})"
+        )
+    if X.ndim == 0 or y.ndim == 0 or X.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"`{name}`: X and y must have the same first dimension. "
+            f"Received: X.shape={tuple(X.shape)}, y.shape={tuple(y.shape)}"
+        )
+    if X.shape[0] == 0:
+        raise ValueError(f"`{name}` holds no samples. Received: X.shape={tuple(X.shape)}")
+    return X, y
+
+
+def _interactive():
+    """True in a Jupyter kernel or on a terminal, False under pytest and in CI."""
+    if os.environ.get("PYTEST_CURRENT_TEST") or os.environ.get("CI"):
+        return False
+    # Only a kernel that is already running counts: IPython itself is never imported here.
+    ipython = sys.modules.get("IPython")
+    get_ipython = getattr(ipython, "get_ipython", None)
+    if get_ipython is not None and getattr(get_ipython(), "kernel", None) is not None:
+        return True
+    return sys.stderr is not None and sys.stderr.isatty()
+
+
+def _progress_bar(epochs, progress):
+    if progress is None:
+        progress = _interactive()
+    if not progress:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=epochs, unit="epoch")
+
+
+def _scalar(value):
+    return value.item() if isinstance(value, torch.Tensor) else float(value)
+
+
+def fit(
+    model,
+    optimizer,
+    data,
+    epochs,
+    batch_size,
+    loss,
+    *,
+    shuffle=False,
+    seed=0,
+    closure=False,
+    validation=None,
+    metric=None,
+    progress=None,
+):
+    """Train ``model`` with mini-batches and record the loss of every batch and every epoch.
+
+    Each epoch cuts ``data`` into consecutive mini-batches ``X[i:i + batch_size]`` (the last
+    one holds the remainder), or into mini-batches of a fresh random permutation when
+    ``shuffle`` is true. For each mini-batch it zeroes the gradients, computes
+    ``loss(model(X_batch), y_batch)``, backpropagates and calls ``optimizer.step()``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model to train, in place.
+    optimizer : torch.optim.Optimizer
+        An optimizer over ``model``'s parameters.
+    data : pair of torch.Tensor
+        ``(X, y)`` with the same first dimension, e.g. the result of
+        :func:`adalearn.data.linear_regression`.
+    epochs : int
+        Number of passes over ``data``.
+    batch_size : int
+        Samples per mini-batch; a value above the number of samples gives full-batch training.
+    loss : callable
+        ``loss(prediction, target)`` returning a scalar tensor, e.g. ``torch.nn.MSELoss()``.
+    shuffle : bool, default False
+        Visit the samples in a new random order each epoch.
+    seed : int, default 0
+        Seed of the private ``torch.Generator`` that draws the orders when ``shuffle`` is true.
+    closure : bool, default False
+        Call ``optimizer.step(closure)`` with a closure that zeroes the gradients, recomputes the
+        loss on the current mini-batch, backpropagates and returns the loss. Always on for an
+        optimizer whose ``requires_closure`` attribute is true: methods that evaluate the
+        gradient more than once per step, such as :class:`adalearn.optim.Heun`. The recorded
+        loss is the value ``step`` returns (by torch's convention, the loss at the parameters
+        before the step); when ``step`` returns ``None``, the closure's first value.
+    validation : pair of torch.Tensor, optional
+        ``(X_val, y_val)``: after each epoch the model is evaluated on it (in eval mode, without
+        gradients) with the same ``loss``, so summed losses stay comparable only at equal sizes.
+    metric : callable, optional
+        ``metric(prediction, target)`` returning a number (e.g. accuracy), evaluated after each
+        epoch on the whole training set and on ``validation`` when given.
+    progress : bool or None, default None
+        Show a ``tqdm`` progress bar over the epochs. ``None`` shows it only in a Jupyter
+        kernel or on a terminal, never under pytest or when the ``CI`` variable is set. Without
+        ``tqdm`` installed there is no bar.
+
+    Returns
+    -------
+    History
+        The recorded losses as float64 numpy arrays.
+
+    Notes
+    -----
+    ``History.epoch[k]`` is the mean of the mini-batch losses of epoch ``k`` alone. Loops that
+    report the running mean over all iterations so far draw a smoother "epoch loss" curve that
+    lags behind the model; the two agree only for the first epoch.
+    """
+    X, y = _check_pair("data", data)
+    epochs = _check_positive_int("epochs", epochs)
+    batch_size = _check_positive_int("batch_size", batch_size)
+    if not callable(loss):
+        raise TypeError(f"`loss` must be callable. Received: loss={loss!r}")
+    if metric is not None and not callable(metric):
+        raise TypeError(f"`metric` must be callable. Received: metric={metric!r}")
+    if validation is not None:
+        X_val, y_val = _check_pair("validation", validation)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"`seed` must be an integer. Received: seed={seed!r}")
+    use_closure = bool(closure) or bool(getattr(optimizer, "requires_closure", False))
+
+    n = X.shape[0]
+    generator = torch.Generator().manual_seed(int(seed)) if shuffle else None
+
+    def batch_loss(X_batch, y_batch):
+        value = loss(model(X_batch), y_batch)
+        if not isinstance(value, torch.Tensor) or value.numel() != 1:
+            raise ValueError(
+                "`loss` must return a scalar tensor. "
+                f"Received: {type(value).__name__} of shape {tuple(getattr(value, 'shape', ()))}"
+            )
+        return value
+
+    def train_step(X_batch, y_batch):
+        if not use_closure:
+            optimizer.zero_grad()
+            value = batch_loss(X_batch, y_batch)
+            value.backward()
+            optimizer.step()
+            return value.item()
+
+        evaluations = []
+
+        def step_closure():
+            optimizer.zero_grad()
+            # Optimizers run step() without gradients; the closure needs them back.
+            with torch.enable_grad():
+                value = batch_loss(X_batch, y_batch)
+                value.backward()
+            evaluations.append(value.detach())
+            return value
+
+        returned = optimizer.step(step_closure)
+        if returned is None:
+            if not evaluations:
+                raise RuntimeError("optimizer.step(closure) returned None without calling it")
+            returned = evaluations[0]
+        return _scalar(returned)
+
+    @torch.no_grad()
+    def evaluate(X_eval, y_eval, function):
+        return _scalar(function(model(X_eval), y_eval))
+
+    iteration = []
+    epoch_means = []
+    validation_losses = []
+    train_metric = []
+    validation_metric = []
+    was_training = model.training
+    bar = _progress_bar(epochs, progress)
+    try:
+        for _ in range(epochs):
+            model.train()
+            order = torch.randperm(n, generator=generator) if shuffle else None
+            epoch_losses = []
+            for start in range(0, n, batch_size):
+                if order is None:
+                    X_batch, y_batch = X[start : start + batch_size], y[start : start + batch_size]
+                else:
+                    index = order[start : start + batch_size]
+                    X_batch, y_batch = X[index], y[index]
+                epoch_losses.append(train_step(X_batch, y_batch))
+            iteration.extend(epoch_losses)
+            epoch_means.append(float(np.mean(epoch_losses)))
+
+            if validation is not None or metric is not None:
+                model.eval()
+                if validation is not None:
+                    validation_losses.append(evaluate(X_val, y_val, loss))
+                if metric is not None:
+                    train_metric.append(evaluate(X, y, metric))
+                    if validation is not None:
+                        validation_metric.append(evaluate(X_val, y_val, metric))
+            if bar is not None:
+                postfix = {"loss": f"{epoch_means[-1]:.4g}"}
+                if validation is not None:
+                    postfix["val"] = f"{validation_losses[-1]:.4g}"
+                bar.set_postfix(postfix)
+                bar.update()
+    finally:
+        model.train(was_training)
+        if bar is not None:
+            bar.close()
+
+    def array(values, wanted):
+        return np.asarray(values, dtype=np.float64) if wanted else None
+
+    return History(
+        iteration=array(iteration, True),
+        epoch=array(epoch_means, True),
+        validation=array(validation_losses, validation is not None),
+        train_metric=array(train_metric, metric is not None),
+        validation_metric=array(validation_metric, metric is not None and validation is not None),
+    )
