@@ -31,6 +31,7 @@ from matplotlib.figure import Figure
 __all__ = [
     "BACKGROUND_CMAP",
     "OKABE_ITO",
+    "PATH_OUTLINE",
     "NotebookFigure",
     "colors",
     "compare",
@@ -86,7 +87,8 @@ BACKGROUND_CMAP = LinearSegmentedColormap.from_list(
     "adalearn_background", ["#fbfbfb", "#e4e8ec", "#c9cfd6", "#aab2ba"]
 )
 
-_OUTLINE = [patheffects.withStroke(linewidth=3.2, foreground="#1a1a1a", alpha=0.55)]
+#: The dark outline under every path, so light colours (yellow) read on light backgrounds.
+PATH_OUTLINE = [patheffects.withStroke(linewidth=3.2, foreground="#1a1a1a", alpha=0.55)]
 
 
 class NotebookFigure(Figure):
@@ -509,7 +511,7 @@ def path(ax, traj, *, label=None, color=None, linewidth=1.8, markers=True, fn=No
     if len(parts) == 1 and parts[0]["diverged"]:
         label = f"{label} (diverged at step {parts[0]['stopped'] + 1})"
     drawn = {"lines": [], "start": None, "end": None, "diverged": None}
-    style = {"color": color, "linewidth": linewidth, "path_effects": _OUTLINE, "zorder": 5}
+    style = {"color": color, "linewidth": linewidth, "path_effects": PATH_OUTLINE, "zorder": 5}
     for i, run in enumerate(parts):
         xs = run["xs"]
         coords = (xs[:, 0], xs[:, 1], run["values"]) if three_d else (xs[:, 0], xs[:, 1])
