@@ -1,0 +1,156 @@
+"""The book builds without a warning, lists every chapter, and its pages stay light."""
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE_BUDGET = 1_500_000  # bytes: a page with the images it shows
+SITE_BUDGET = 30_000_000  # bytes: everything that gets published
+
+# A Jupyter kernel logs its own start-up notices as "[IPKernelApp] WARNING | ..."; they are
+# about the kernel's transport, not about the book.
+KERNEL_LOG = re.compile(r"^\[\w+\] WARNING \| ")
+
+
+def toc_files():
+    """The documents _toc.yml lists, as paths relative to the repository without suffix."""
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("root", "file"):
+                    yield value
+                else:
+                    yield from walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                yield from walk(item)
+
+    return list(walk(yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))))
+
+
+def requirement_pins(path):
+    """The ``name==version`` pins of a requirements file, as {name: version}."""
+    pins = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if "==" in line:
+            name, version = line.split("==")
+            pins[name.strip().lower()] = version.strip()
+    return pins
+
+
+class _Resources(HTMLParser):
+    """Collect the ``src`` and ``href`` attributes of an HTML page."""
+
+    def __init__(self):
+        super().__init__()
+        self.urls = []
+
+    def handle_starttag(self, tag, attrs):
+        self.urls.extend(value for name, value in attrs if name in ("src", "href") and value)
+
+
+def page_weight(page, site):
+    """Bytes of ``page`` plus the distinct files of ``site/_images`` it shows or links."""
+    parser = _Resources()
+    parser.feed(page.read_text(encoding="utf-8"))
+    images = site / "_images"
+    files = set()
+    for url in parser.urls:
+        parts = urlsplit(url)
+        if parts.scheme or parts.netloc or not parts.path:
+            continue
+        target = (page.parent / unquote(parts.path)).resolve()
+        if target.is_relative_to(images) and target.is_file():
+            files.add(target)
+    return page.stat().st_size + sum(f.stat().st_size for f in files)
+
+
+def test_every_chapter_notebook_is_in_the_toc():
+    # only_build_toc_files would silently leave out a chapter the toc forgets.
+    listed = set(toc_files())
+    notebooks = {f"book/{path.stem}" for path in (ROOT / "book").glob("*.ipynb")}
+    assert notebooks, "no chapter notebook in book/"
+    assert notebooks <= listed, f"notebooks missing from _toc.yml: {sorted(notebooks - listed)}"
+
+
+def test_every_toc_entry_exists():
+    for name in toc_files():
+        sources = [ROOT / f"{name}{suffix}" for suffix in (".ipynb", ".md")]
+        assert any(path.is_file() for path in sources), f"_toc.yml lists {name}, not found"
+
+
+def test_binder_pins_match_the_project_pins():
+    # Binder must run the versions the book is built and tested with.
+    project = requirement_pins(ROOT / "requirements.txt")
+    binder = requirement_pins(ROOT / "binder" / "requirements.txt")
+    assert binder, "binder/requirements.txt pins nothing"
+    differing = {
+        name: (version, project.get(name))
+        for name, version in binder.items()
+        if project.get(name) != version
+    }
+    assert not differing, f"binder pin vs requirements.txt pin: {differing}"
+
+
+@pytest.mark.slow
+def test_book_builds_without_warnings(book_build):
+    tail = "\n".join(book_build.log.splitlines()[-60:])
+    assert book_build.returncode == 0, f"jupyter-book build failed:\n{tail}"
+    warnings = [
+        line
+        for line in book_build.log.splitlines()
+        if "WARNING" in line and not KERNEL_LOG.match(line)
+    ]
+    assert not warnings, "the build warned:\n" + "\n".join(warnings)
+
+
+@pytest.mark.slow
+def test_every_toc_entry_has_a_page(book_build):
+    assert book_build.returncode == 0
+    missing = [name for name in toc_files() if not (book_build.html / f"{name}.html").is_file()]
+    assert not missing, f"no HTML page for {missing}"
+
+
+@pytest.mark.slow
+def test_every_page_is_light(book_build):
+    assert book_build.returncode == 0
+    pages = sorted(book_build.html.rglob("*.html"))
+    assert pages
+    heavy = {
+        str(page.relative_to(book_build.html)): weight
+        for page in pages
+        if (weight := page_weight(page, book_build.html)) > PAGE_BUDGET
+    }
+    assert not heavy, f"pages over {PAGE_BUDGET} bytes with their images: {heavy}"
+
+
+@pytest.mark.slow
+def test_site_is_light(book_build):
+    assert book_build.returncode == 0
+    total = sum(f.stat().st_size for f in book_build.html.rglob("*") if f.is_file())
+    assert total <= SITE_BUDGET, f"the site weighs {total} bytes, over {SITE_BUDGET}"
+
+
+def test_page_weight_counts_the_page_and_its_own_images(tmp_path):
+    site = tmp_path
+    (site / "_images").mkdir()
+    (site / "_static").mkdir()
+    (site / "book").mkdir()
+    (site / "_images" / "a.png").write_bytes(b"x" * 1000)
+    (site / "_images" / "b b.png").write_bytes(b"x" * 300)
+    (site / "_static" / "theme.js").write_bytes(b"x" * 5000)
+    page = site / "book" / "page.html"
+    page.write_text(
+        '<img src="../_images/a.png"><a href="../_images/a.png#top">again</a>'
+        '<img src="../_images/b%20b.png"><script src="../_static/theme.js"></script>'
+        '<img src="https://example.org/c.png"><img src="../_images/missing.png">',
+        encoding="utf-8",
+    )
+    assert page_weight(page, site) == page.stat().st_size + 1000 + 300
