@@ -287,8 +287,9 @@ def _levels(fn, bounds, z, n, spacing):
         return np.array([lo - 0.5, lo + 0.5])
     if spacing == "linear":
         return np.linspace(lo, hi, n)
-    ref = min(max(_reference_value(fn, bounds, z), lo), hi)
-    up, down = hi - ref, ref - lo
+    # The true minimum, not the grid's lowest sample, so levels hug it however coarse the grid.
+    ref = min(_reference_value(fn, bounds, z), hi)
+    up, down = hi - ref, max(ref - lo, 0.0)
     # Geometric spacing away from the reference value shows the valleys near a minimum as
     # clearly as the steep walls; the same number of levels per decade on both sides.
     small = 1e-3 * max(up, down)
