@@ -4,10 +4,9 @@ Pages are served from 127.0.0.1. Failed loads of files from other hosts (the CDN
 and of the widget scripts, unreachable on an offline machine) are allowed; every other
 console error, every uncaught exception and every failed local load fails the test.
 
-Animations: an element with the attribute ``data-adalearn-player`` is a player. Inside it,
-the element with ``data-adalearn-play`` starts playback, and the element with
-``data-adalearn-step`` shows the current step (an ``<input>``'s value or a text whose first
-integer is the step). After a press on play, the step must advance.
+Animations are the players of ``adalearn.animation``: an element of class
+``adalearn-player`` holding a play button (``adl-play``) and a step counter (``adl-step``,
+text whose first integer is the step shown). Once play is pressed, the step must advance.
 """
 
 import functools
@@ -26,6 +25,7 @@ HOST = "127.0.0.1"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SETTLE_MS = 300  # lets scripts that run after the load event report their errors
 PLAY_TIMEOUT_MS = 5000
+PLAYER, PLAY, STEP = ".adalearn-player", ".adl-play", ".adl-step"
 
 
 def chromium_path():
@@ -113,22 +113,22 @@ def open_page(browser, url):
 
 
 def current_step(player):
-    """The step a player shows, read from its ``data-adalearn-step`` element."""
-    text = player.locator("[data-adalearn-step]").first.evaluate(
-        "e => (e.tagName === 'INPUT' ? e.value : e.textContent)"
-    )
+    """The step a player's counter shows."""
+    text = player.locator(STEP).first.text_content()
     match = re.search(r"\d+", text)
     assert match, f"no step number in {text!r}"
     return int(match.group())
 
 
 def player_advances(page, player):
-    """Press a player's play control; tell whether its step advances within the timeout."""
-    before = current_step(player)
-    player.locator("[data-adalearn-play]").first.click()
+    """Press a player's play button; tell whether its step then advances within the timeout."""
+    # A player that sits at its last step restarts from 0 on play, so the step is compared
+    # with its value just after the press, not before it.
+    player.locator(PLAY).first.click()
+    started = current_step(player)
     for _ in range(PLAY_TIMEOUT_MS // 100):
         page.wait_for_timeout(100)
-        if current_step(player) > before:
+        if current_step(player) > started:
             return True
     return False
 
@@ -157,11 +157,11 @@ def test_every_animation_plays(book_build, serve, browser):
     base = serve(book_build.html)
     stuck = []
     for path in built_pages(book_build.html):
-        if "data-adalearn-player" not in path.read_text(encoding="utf-8"):
+        if PLAYER[1:] not in path.read_text(encoding="utf-8"):
             continue
         name = path.relative_to(book_build.html).as_posix()
         page, _ = open_page(browser, base + name)
-        players = page.locator("[data-adalearn-player]")
+        players = page.locator(PLAYER)
         for index in range(players.count()):
             if not player_advances(page, players.nth(index)):
                 stuck.append(f"{name}: player {index}")
@@ -170,18 +170,20 @@ def test_every_animation_plays(book_build, serve, browser):
 
 
 PLAYER_PAGE = """<!DOCTYPE html><html><body>
-<div data-adalearn-player>
-  <button data-adalearn-play>play</button>
-  <input type="range" min="0" max="50" value="0" data-adalearn-step>
+<div class="adalearn-player">
+  <button class="adl-play">play</button><span class="adl-step">step 50 / 50</span>
 </div>
-<div data-adalearn-player>
-  <button data-adalearn-play>play</button><span data-adalearn-step>step 0 of 50</span>
+<div class="adalearn-player">
+  <button class="adl-play">play</button><span class="adl-step">step 50 / 50</span>
 </div>
 <script>
-const [slider, broken] = document.querySelectorAll("[data-adalearn-player]");
-slider.querySelector("button").onclick = () => setInterval(() => {
-  const s = slider.querySelector("input"); s.value = Number(s.value) + 1;
-}, 20);
+const [good, broken] = document.querySelectorAll(".adalearn-player");
+good.querySelector("button").onclick = () => {
+  let step = 0;
+  const counter = good.querySelector(".adl-step");
+  counter.textContent = "step 0 / 50";
+  setInterval(() => { step += 1; counter.textContent = `step ${step} / 50`; }, 20);
+};
 BROKEN_HANDLER
 </script></body></html>"""
 
@@ -195,15 +197,15 @@ def test_the_checks_see_errors_and_stuck_players(tmp_path, serve, browser):
     base = serve(tmp_path)
 
     page, problems = open_page(browser, base + "good.html")
-    players = page.locator("[data-adalearn-player]")
+    players = page.locator(PLAYER)
     assert problems == []
-    assert current_step(players.nth(1)) == 0
+    assert current_step(players.nth(1)) == 50
     assert player_advances(page, players.nth(0))
     assert not player_advances(page, players.nth(1))
     page.close()
 
     page, problems = open_page(browser, base + "bad.html")
-    page.locator("[data-adalearn-player]").nth(1).locator("[data-adalearn-play]").click()
+    page.locator(PLAYER).nth(1).locator(PLAY).click()
     page.wait_for_timeout(SETTLE_MS)
     page.close()
     assert any("missing.png" in problem for problem in problems), problems
