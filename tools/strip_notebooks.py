@@ -46,9 +46,9 @@ def install_source(url: str) -> str:
     return (
         f"{INSTALL_MARKER}: install adalearn when it is missing.\n"
         "try:\n"
-        "    import adalearn\n"
+        "    import adalearn  # noqa: F401\n"
         "except ImportError:\n"
-        f'    %pip install --quiet "adalearn[all] @ git+{url}"\n'
+        f'    %pip install --quiet "adalearn[all] @ git+{url}"'
     )
 
 
