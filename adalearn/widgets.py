@@ -2,7 +2,7 @@
 
 :func:`playground` builds an ipywidgets panel around one landscape: a function menu, one row per
 optimizer (tick box, log-scale learning-rate slider, current value or divergence), shared
-momentum / β sliders, the number of steps and the start point. Every change reruns the
+momentum, β₂ and α/ρ sliders, the number of steps and the start point. Every change reruns the
 optimizers (one vectorized :func:`adalearn.trajectory.run` each) and redraws only the paths
 over a cached landscape, so the picture follows the sliders::
 
@@ -80,33 +80,48 @@ def _check_rules(rule_set):
     return named
 
 
-def _tune(rule, lr, momentum, beta2):
-    """``rule`` with the playground's sliders applied to the hyperparameters it has.
+# The shared sliders: which hyperparameter each one sets, read from a rule's fields.
+_SHARED = {
+    # SGD's momentum (only in rules that use momentum: plain SGD stays plain) and Adam's β₁.
+    "momentum": lambda h: h["betas"][0] if "betas" in h else (
+        h["momentum"] if np.any(np.asarray(h.get("momentum", 0)) != 0) else None),
+    # The decay of the squared-gradient average: Adam's β₂ ...
+    "beta2": lambda h: h["betas"][1] if "betas" in h else None,
+    # ... and RMSprop's α, AdaDelta's ρ.
+    "decay": lambda h: h.get("alpha", h.get("rho")),
+}
 
-    ``momentum`` sets SGD's momentum (when the rule uses momentum at all) and β₁; ``beta2``
-    sets β₂, RMSprop's α and AdaDelta's ρ: the decay of each method's squared-gradient average.
-    """
+
+def _inner(rule):
+    """The rule that holds the hyperparameters (SoftBatch wraps another rule)."""
+    inner = rule.hyperparameters().get("rule")
+    return _inner(inner) if isinstance(inner, update_rules.Rule) else rule
+
+
+def _tune(rule, lr, momentum, beta2, decay):
+    """``rule`` with the playground's sliders applied to the hyperparameters it has."""
     fields = rule.hyperparameters()
     if isinstance(fields.get("rule"), update_rules.Rule):
-        return rule.replace(rule=_tune(fields["rule"], lr, momentum, beta2))
+        return rule.replace(rule=_tune(fields["rule"], lr, momentum, beta2, decay))
     changes = {}
     if "lr" in fields:
         changes["lr"] = lr
-    if "momentum" in fields and np.any(np.asarray(fields["momentum"]) != 0):
+    if _SHARED["momentum"](fields) is not None and "momentum" in fields:
         changes["momentum"] = momentum
     if "betas" in fields:
         changes["betas"] = (momentum, beta2)
     for name in ("alpha", "rho"):
         if name in fields:
-            changes[name] = beta2
+            changes[name] = decay
     return rule.replace(**changes)
 
 
-def _first(rule_set, pick, default):
+def _initial(rule_set, key, default):
+    """A shared slider starts at the value of the first rule that has its hyperparameter."""
     for rule in rule_set.values():
-        value = pick(rule.hyperparameters())
+        value = _SHARED[key](_inner(rule).hyperparameters())
         if value is not None:
-            return float(value)
+            return float(np.max(value))
     return default
 
 
@@ -127,7 +142,8 @@ class Playground:
     trajectories : dict
         ``{label: Trajectory}`` of the last update (ticked optimizers only).
     controls : dict
-        The input widgets by name: ``"function"``, ``"momentum"``, ``"beta2"``, ``"steps"``,
+        The input widgets by name: ``"function"``, ``"momentum"``, ``"beta2"``, ``"decay"``,
+        ``"steps"``,
         ``"x1"``, ``"x2"``, and per optimizer ``("use", label)`` and ``("lr", label)``.
     """
 
@@ -152,15 +168,14 @@ class Playground:
             "function": w.Dropdown(options=sorted(self._functions), value=fn.name,
                                    description="function", style=wide),
             "momentum": w.FloatSlider(
-                value=_first(self.rules, lambda h: (h.get("betas") or (None,))[0]
-                             or (h.get("momentum") or None), 0.9),
-                min=0.0, max=0.99, step=0.01, description="μ, β₁", style=wide,
-                readout_format=".2f"),
+                value=_initial(self.rules, "momentum", 0.9), min=0.0, max=0.99, step=0.01,
+                description="μ, β₁", style=wide, readout_format=".2f"),
             "beta2": w.FloatSlider(
-                value=_first(self.rules, lambda h: (h.get("betas") or (None, None))[1]
-                             or h.get("alpha") or h.get("rho"), 0.99),
-                min=0.5, max=0.999, step=0.001, description="β₂, α, ρ", style=wide,
-                readout_format=".3f"),
+                value=_initial(self.rules, "beta2", 0.999), min=0.5, max=0.999, step=0.001,
+                description="β₂", style=wide, readout_format=".3f"),
+            "decay": w.FloatSlider(
+                value=_initial(self.rules, "decay", 0.9), min=0.5, max=0.999, step=0.001,
+                description="α, ρ", style=wide, readout_format=".3f"),
             "steps": w.IntSlider(value=steps, min=1, max=max(500, steps), step=1,
                                  description="steps", style=wide),
             "x1": w.FloatSlider(description="start x₁", style=wide, readout_format=".2f"),
@@ -194,7 +209,7 @@ class Playground:
 
         settings = w.VBox([self.controls["function"], self.controls["x1"], self.controls["x2"],
                            self.controls["steps"], self.controls["momentum"],
-                           self.controls["beta2"]])
+                           self.controls["beta2"], self.controls["decay"]])
         self.widget = w.VBox([
             w.HBox([self.image, settings]), *rows, self._message, self.note,
         ])
@@ -265,7 +280,7 @@ class Playground:
                 continue
             try:
                 tuned = _tune(rule, c[("lr", label)].value, c["momentum"].value,
-                              c["beta2"].value)
+                              c["beta2"].value, c["decay"].value)
             except ValueError as err:
                 messages.append(f"{label}: {err}")
                 continue
@@ -328,8 +343,10 @@ def playground(fn=None, rules=None, *, steps=150, start=None):
         The first landscape (the menu offers every registered function); "cubic" by default.
     rules : dict {label: rule} or list of rules, optional
         The optimizers, each with its own tick box and learning-rate slider; the seed lab's
-        five (:func:`default_rules`) by default. The shared sliders set the momentum / β₁ of
-        rules that use one, and β₂ (RMSprop's α, AdaDelta's ρ).
+        five (:func:`default_rules`) by default. Three shared sliders set, in every rule that
+        has it, the momentum μ (rules that use momentum) and Adam's β₁; β₂; and RMSprop's α
+        and AdaDelta's ρ. Each starts at the value of the first rule that has it, so rules
+        that disagree on, say, β₂ are drawn with the first one's.
     steps : int
         Initial number of steps.
     start : (float, float), optional

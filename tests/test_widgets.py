@@ -1,0 +1,116 @@
+"""The playground, driven without a browser, redraws the trajectories of its controls."""
+
+import sys
+
+import numpy as np
+import pytest
+
+from adalearn import functions, rules, trajectory, widgets
+
+pytest.importorskip("ipywidgets")
+
+
+@pytest.fixture
+def pg():
+    return widgets.playground("cubic", steps=60)
+
+
+def drawn(line):
+    return np.asarray(line.get_xydata())
+
+
+def expected(rule, fn, start, steps):
+    traj = trajectory.run(rule, fn, start, steps)
+    return traj.xs[: int(traj.stopped) + 1]
+
+
+def test_initial_picture_is_the_seed_labs_five_runs(pg):
+    fn = functions.get("cubic")
+    assert list(pg.lines) == ["SGD", "Momentum", "AdaGrad", "RMSprop", "Adam"]
+    for label, rule in widgets.default_rules().items():
+        np.testing.assert_array_equal(drawn(pg.lines[label]), expected(rule, fn, (2, 3), 60))
+    assert pg.image.value[:2] == b"\xff\xd8"  # a JPEG
+
+
+def test_moving_a_learning_rate_slider_redraws_that_optimizer(pg):
+    fn = functions.get("cubic")
+    before = drawn(pg.lines["Adam"]).copy()
+    pg.controls[("lr", "Adam")].value = 0.02
+    lr = pg.controls[("lr", "Adam")].value
+    assert lr == pytest.approx(0.02, rel=0.06)  # the log slider snaps to its step
+    new = expected(rules.Adam(lr=lr, betas=(0.9, 0.99), eps=1e-7), fn, (2, 3), 60)
+    np.testing.assert_array_equal(drawn(pg.lines["Adam"]), new)
+    assert not np.array_equal(before, new)
+
+
+def test_shared_sliders_steps_and_start(pg):
+    fn = functions.get("cubic")
+    pg.controls["momentum"].value = 0.5
+    pg.controls["beta2"].value = 0.95
+    pg.controls["decay"].value = 0.8
+    pg.controls["steps"].value = 30
+    pg.controls["x1"].value = -1.0
+    start = (-1.0, pg.controls["x2"].value)
+    checks = {
+        "Momentum": rules.SGD(lr=0.01, momentum=0.5),
+        "RMSprop": rules.RMSprop(lr=0.1, alpha=0.8, eps=1e-7),
+        "Adam": rules.Adam(lr=0.1, betas=(0.5, 0.95), eps=1e-7),
+        "SGD": rules.SGD(lr=0.01),
+    }
+    for label, rule in checks.items():
+        np.testing.assert_array_equal(drawn(pg.lines[label]), expected(rule, fn, start, 30))
+
+
+def test_unticking_hides_a_path_and_bad_settings_are_reported(pg):
+    pg.controls[("use", "SGD")].value = False
+    assert drawn(pg.lines["SGD"]).size == 0 and "SGD" not in pg.trajectories
+    nesterov = widgets.playground("sphere", rules=[rules.SGD(lr=0.05, momentum=0.9,
+                                                             nesterov=True)], steps=10)
+    nesterov.controls["momentum"].value = 0.0
+    assert "Nesterov momentum requires a momentum" in nesterov._message.value
+    assert drawn(nesterov.lines["Nesterov"]).size == 0
+
+
+def test_changing_the_function_moves_the_start_into_its_window(pg):
+    pg.controls["function"].value = "rosenbrock"
+    fn = functions.get("rosenbrock")
+    assert (pg.controls["x1"].min, pg.controls["x1"].max) == fn.bounds[0]
+    assert (pg.controls["x1"].value, pg.controls["x2"].value) == pytest.approx(fn.start)
+    np.testing.assert_array_equal(
+        drawn(pg.lines["AdaGrad"]),
+        expected(rules.Adagrad(lr=0.5, eps=1e-7), fn, fn.start, 60),
+    )
+
+
+def test_a_diverged_run_gets_a_cross_at_the_window_edge(pg):
+    # Momentum leaves the cubic's basin from (2, 3) and runs off to x2 → −∞.
+    head = pg.heads["Momentum"]
+    assert pg.trajectories["Momentum"].diverged
+    assert head.get_marker() == "X" and head.get_xydata()[0, 1] == pytest.approx(-3.0)
+    assert "diverged at step" in pg._status["Momentum"].value
+
+
+def test_static_display_keeps_the_picture_and_says_where_it_is_live(pg):
+    bundle = pg._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert "data:image/jpeg;base64," in bundle["text/html"]
+    for text in (bundle["text/html"], pg.note.value):
+        assert "Binder" in text and "Colab" in text and "locally" in text.replace(
+            "a local Jupyter", "locally")
+
+
+def test_missing_ipywidgets_is_a_clear_import_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)
+    with pytest.raises(ImportError, match="pip install"):
+        widgets.playground()
+
+
+def test_input_checks():
+    with pytest.raises(TypeError, match="rules"):
+        widgets.playground(rules="Adam")
+    with pytest.raises(TypeError, match="adalearn rule"):
+        widgets.playground(rules={"x": object()})
+    with pytest.raises(ValueError, match="steps"):
+        widgets.playground(steps=0)
+    with pytest.raises(TypeError, match="fn"):
+        widgets.playground(fn=3)
