@@ -202,7 +202,7 @@ class Playground:
         self.figure = Figure(figsize=figsize, dpi=dpi, layout="constrained")
         self._canvas = FigureCanvasAgg(self.figure)
         self.ax = self.figure.add_subplot()
-        self.lines, self.heads, self.trajectories = {}, {}, {}
+        self.lines, self.heads, self.trajectories, self._cache = {}, {}, {}, {}
         self.image = w.Image(format="jpeg")
         self._fn = None
         self._set_function(fn, start)
@@ -284,7 +284,12 @@ class Playground:
             except ValueError as err:
                 messages.append(f"{label}: {err}")
                 continue
-            traj = trajectory.run(tuned, fn, start, steps)
+            # A slider that concerns one optimizer reruns only that one.
+            key = (repr(tuned), repr(fn), start, steps)
+            cached = self._cache.get(label)
+            traj = cached[1] if cached and cached[0] == key else trajectory.run(
+                tuned, fn, start, steps)
+            self._cache[label] = (key, traj)
             self.trajectories[label] = traj
             (part,) = plotting.runs(traj)
             line.set_data(part["xs"][:, 0], part["xs"][:, 1])

@@ -114,3 +114,12 @@ def test_input_checks():
         widgets.playground(steps=0)
     with pytest.raises(TypeError, match="fn"):
         widgets.playground(fn=3)
+
+
+def test_a_learning_rate_slider_reruns_only_its_optimizer(pg):
+    before = dict(pg.trajectories)
+    pg.controls[("lr", "RMSprop")].value = 0.05
+    assert pg.trajectories["RMSprop"] is not before["RMSprop"]
+    assert all(pg.trajectories[k] is before[k] for k in before if k != "RMSprop")
+    pg.controls["steps"].value = 61
+    assert all(pg.trajectories[k] is not before[k] for k in before)
