@@ -52,3 +52,19 @@ def full_like(x, value):
             return torch.full_like(x, value)
         return torch.zeros_like(x) + torch.as_tensor(value, dtype=x.dtype, device=x.device)
     return np.zeros_like(_float_array(x)) + value
+
+
+def lerp(start, end, weight):
+    """``start + weight * (end - start)``, rounded exactly as ``torch.lerp`` rounds it.
+
+    torch computes ``end - (end - start) * (1 - weight)`` when ``weight >= 0.5``; doing the
+    same keeps numpy runs and torch.optim equal to the last digit.
+    """
+    if is_tensor(start) and isinstance(weight, (int, float)):
+        return sys.modules["torch"].lerp(start, end, weight)
+    xp = namespace(start, end)
+    near_start = start + weight * (end - start)
+    near_end = end - (end - start) * (1 - weight)
+    if isinstance(weight, (int, float)):
+        return near_start if weight < 0.5 else near_end
+    return xp.where(xp.asarray(weight) < 0.5, near_start, near_end)

@@ -46,7 +46,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from adalearn._array import copy, is_tensor, namespace, zeros_like
+from adalearn._array import copy, is_tensor, lerp, namespace, zeros_like
 
 __all__ = [
     "Rule",
@@ -239,8 +239,8 @@ class SGD(Rule):
     lr: float = 1e-3
     momentum: float = 0.0
     dampening: float = 0.0
-    nesterov: bool = False
     weight_decay: float = 0.0
+    nesterov: bool = False
     _: KW_ONLY
     maximize: bool = False
 
@@ -394,7 +394,7 @@ class RMSprop(Rule):
         v = new["square_avg"] = self.alpha * state["square_avg"] + (1 - self.alpha) * g * g
         if self.centered:
             g_avg = state["grad_avg"]
-            g_avg = new["grad_avg"] = g_avg + (1 - self.alpha) * (g - g_avg)
+            g_avg = new["grad_avg"] = lerp(g_avg, g, 1 - self.alpha)
             r = xp.sqrt(v - g_avg * g_avg + self.eps_root) + self.eps
         else:
             r = xp.sqrt(v + self.eps_root) + self.eps
@@ -526,7 +526,7 @@ class Adam(Rule):
         else:
             g = _l2(self, x, g)
         t = state["step"] + 1
-        m = state["exp_avg"] + (1 - beta1) * (g - state["exp_avg"])
+        m = lerp(state["exp_avg"], g, 1 - beta1)
         v = beta2 * state["exp_avg_sq"] + (1 - beta2) * g * g
         new = {"step": t, "exp_avg": m, "exp_avg_sq": v}
         if self.amsgrad:
@@ -600,7 +600,7 @@ class Adamax(Rule):
         g = _l2(self, x, _prepare(self, x, g))
         beta1, beta2 = self.betas
         t = state["step"] + 1
-        m = state["exp_avg"] + (1 - beta1) * (g - state["exp_avg"])
+        m = lerp(state["exp_avg"], g, 1 - beta1)
         u = xp.maximum(beta2 * state["exp_inf"], xp.abs(g) + self.eps)
         lr_t = self.lr / (1 - beta1**t)
         return x - lr_t * (m / u), {"step": t, "exp_avg": m, "exp_inf": u}

@@ -1,0 +1,358 @@
+"""adalearn.optim against torch.optim, torch autograd and closed forms."""
+
+import copy
+import inspect
+import io
+
+import pytest
+import torch
+from _models import data, flat, loss, mlp, train
+
+from adalearn import optim
+
+STEPS = 100
+
+# Defaults and at least three non-default configurations for every torch.optim namesake.
+# "setup" adds two param groups with different learning rates, or an LR scheduler.
+# Settings that make training chaotic (where torch.optim against itself, started one unit in
+# the last place apart, ends 1e-2 apart in float32) cannot tell two implementations apart and
+# are avoided.
+CONFIGS = {
+    "SGD": [
+        ({"lr": 0.1}, "plain"),
+        ({"lr": 0.05, "momentum": 0.9, "nesterov": True}, "plain"),
+        ({"lr": 0.05, "momentum": 0.9, "dampening": 0.3, "weight_decay": 1e-2}, "groups"),
+        ({"lr": 0.1, "momentum": 0.5, "maximize": False}, "scheduler"),
+    ],
+    "Adagrad": [
+        ({}, "plain"),
+        ({"lr": 0.1, "lr_decay": 0.01, "initial_accumulator_value": 0.1}, "plain"),
+        ({"lr": 0.05, "weight_decay": 0.1, "eps": 1e-6}, "groups"),
+        ({"lr": 0.1}, "scheduler"),
+    ],
+    "RMSprop": [
+        ({}, "plain"),
+        ({"lr": 1e-3, "centered": True, "momentum": 0.9}, "plain"),
+        ({"lr": 1e-3, "alpha": 0.9, "weight_decay": 0.1, "momentum": 0.5}, "groups"),
+        ({"lr": 1e-3, "centered": True}, "scheduler"),
+    ],
+    "Adadelta": [
+        ({}, "plain"),
+        ({"rho": 0.95, "eps": 1e-5}, "plain"),
+        ({"lr": 0.5, "weight_decay": 0.1}, "groups"),
+        ({"lr": 2.0}, "scheduler"),
+    ],
+    "Adam": [
+        ({}, "plain"),
+        ({"lr": 0.01, "amsgrad": True}, "plain"),
+        ({"lr": 0.01, "betas": (0.8, 0.99), "weight_decay": 0.1}, "groups"),
+        ({"lr": 0.01, "eps": 1e-6}, "scheduler"),
+    ],
+    "AdamW": [
+        ({}, "plain"),
+        ({"lr": 0.01, "amsgrad": True, "weight_decay": 0.1}, "plain"),
+        ({"lr": 0.005, "betas": (0.8, 0.99)}, "groups"),
+        ({"lr": 0.01, "weight_decay": 0.5}, "scheduler"),
+    ],
+    "Adamax": [
+        ({}, "plain"),
+        ({"lr": 0.01, "weight_decay": 0.1}, "plain"),
+        ({"lr": 0.005, "betas": (0.8, 0.99), "eps": 1e-4}, "groups"),
+        ({"lr": 0.02}, "scheduler"),
+    ],
+}
+CASES = [(name, kwargs, setup) for name, configs in CONFIGS.items() for kwargs, setup in configs]
+
+
+def build(cls, model, kwargs, setup):
+    if setup == "groups":
+        first, second = list(model[0].parameters()), list(model[2].parameters())
+        lr = kwargs.get("lr", inspect.signature(cls).parameters["lr"].default)
+        params = [{"params": first}, {"params": second, "lr": lr * 3}]
+    else:
+        params = model.parameters()
+    optimizer = cls(params, **kwargs)
+    scheduler = None
+    if setup == "scheduler":
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=30, gamma=0.5)
+    return optimizer, scheduler
+
+
+def run(cls, kwargs, setup, dtype):
+    model = mlp(dtype)
+    optimizer, scheduler = build(cls, model, kwargs, setup)
+    return train(model, optimizer, *data(dtype), STEPS, scheduler)
+
+
+@pytest.mark.parametrize(("name", "kwargs", "setup"), CASES)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+def test_parity_with_torch_optim(name, kwargs, setup, dtype):
+    ours = run(getattr(optim, name), kwargs, setup, dtype)
+    reference = run(getattr(torch.optim, name), kwargs, setup, dtype)
+    assert not torch.equal(reference, flat(mlp(dtype))), "the reference did not move"
+    error = (ours - reference).abs().max().item()
+    if dtype == torch.float64:
+        assert error <= 1e-10
+    else:
+        assert error <= 1e-5 * reference.abs().max().item()
+
+
+def test_groups_really_get_their_own_learning_rate():
+    model = mlp()
+    optimizer, _ = build(optim.SGD, model, {"lr": 0.1}, "groups")
+    x, y = data()
+    before = [p.detach().clone() for p in model.parameters()]
+    optimizer.zero_grad()
+    loss(model, x, y).backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    optimizer.step()
+    for p, p0, g, lr in zip(model.parameters(), before, grads, [0.1, 0.1, 0.3, 0.3], strict=True):
+        torch.testing.assert_close(p.detach(), p0 - lr * g, rtol=0, atol=1e-15)
+
+
+def test_constructor_signatures_match_torch():
+    implementation_flags = {"foreach", "capturable", "differentiable", "fused"}
+    for name in CONFIGS:
+        ours = inspect.signature(getattr(optim, name)).parameters
+        theirs = inspect.signature(getattr(torch.optim, name)).parameters
+        for arg, parameter in theirs.items():
+            if arg not in implementation_flags | {"params"}:
+                assert ours[arg].default == parameter.default, (name, arg)
+        positional = [
+            arg
+            for arg, p in theirs.items()
+            if p.kind is p.POSITIONAL_OR_KEYWORD and arg not in implementation_flags | {"maximize"}
+        ]
+        assert [a for a, p in ours.items() if p.kind is p.POSITIONAL_OR_KEYWORD] == positional
+
+
+def test_state_keys_match_torch():
+    x, y = data()
+    for name, configs in CONFIGS.items():
+        for kwargs, _ in configs:
+            ours_model, theirs_model = mlp(), mlp()
+            ours = getattr(optim, name)(ours_model.parameters(), **kwargs)
+            theirs = getattr(torch.optim, name)(theirs_model.parameters(), **kwargs)
+            train(ours_model, ours, x, y, 2)
+            train(theirs_model, theirs, x, y, 2)
+            p, q = next(ours_model.parameters()), next(theirs_model.parameters())
+            assert set(ours.state[p]) == set(theirs.state[q]), (name, kwargs)
+            for key, value in theirs.state[q].items():
+                assert ours.state[p][key].dtype == value.dtype, (name, key)
+                assert ours.state[p][key].shape == value.shape, (name, key)
+
+
+# ---------------------------------------------------------------------------------------------
+# Heun: against torch autograd in a hand-written loop, and against the closed form.
+
+
+def test_heun_optimizer_matches_a_hand_written_autograd_loop():
+    lr = 0.05
+    x, y = data()
+    model = mlp()
+    optimizer = optim.Heun(model.parameters(), lr=lr)
+
+    def closure():
+        optimizer.zero_grad()
+        value = loss(model, x, y)
+        value.backward()
+        return value
+
+    reference = mlp()
+    params = list(reference.parameters())
+    for _ in range(30):
+        returned = optimizer.step(closure)
+        grads = torch.autograd.grad(loss(reference, x, y), params)
+        with torch.no_grad():
+            here = [p.clone() for p in params]
+            for p, g in zip(params, grads, strict=True):
+                p -= lr * g
+        ahead = torch.autograd.grad(loss(reference, x, y), params)
+        with torch.no_grad():
+            for p, p0, g0, g1 in zip(params, here, grads, ahead, strict=True):
+                p.copy_(p0 - lr / 2 * (g0 + g1))
+    torch.testing.assert_close(flat(model), flat(reference), rtol=0, atol=1e-12)
+    assert returned.item() > 0
+
+
+def test_heun_optimizer_on_a_quadratic_is_the_closed_form():
+    a = torch.tensor([[3.0, 1.0], [1.0, 2.0]], dtype=torch.float64)
+    x = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
+    lr, steps = 0.1, 40
+    optimizer = optim.Heun([x], lr=lr)
+
+    def closure():
+        optimizer.zero_grad()
+        value = 0.5 * x @ a @ x
+        value.backward()
+        return value
+
+    for _ in range(steps):
+        optimizer.step(closure)
+    m = torch.eye(2, dtype=torch.float64) - lr * a + lr**2 * a @ a / 2
+    expected = torch.linalg.matrix_power(m, steps) @ torch.tensor([1.0, -2.0], dtype=torch.float64)
+    torch.testing.assert_close(x.detach(), expected, rtol=0, atol=1e-12)
+
+
+def test_heun_without_closure_fails_before_touching_anything():
+    model = mlp()
+    optimizer = optim.Heun(model.parameters(), lr=0.1)
+    loss(model, *data()).backward()
+    before = flat(model)
+    with pytest.raises(TypeError, match="closure"):
+        optimizer.step()
+    assert torch.equal(flat(model), before)
+
+
+# ---------------------------------------------------------------------------------------------
+# SoftBatch: k steps of batch b equal one step of batch k*b.
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda params: optim.SGD(params, lr=0.1, momentum=0.9),
+        lambda params: optim.Adam(params, lr=0.01),
+        lambda params: torch.optim.Adam(params, lr=0.01),
+    ],
+    ids=["SGD", "Adam", "torch.optim.Adam"],
+)
+def test_soft_batch_equals_the_large_batch(make):
+    every, small = 4, 16
+    x, y = data()
+    model, reference = mlp(), mlp()
+    soft = optim.SoftBatch(make(model.parameters()), every=every)
+    large = make(reference.parameters())
+    for _ in range(3):
+        for i in range(every):
+            soft.zero_grad()
+            loss(model, x[i * small : (i + 1) * small], y[i * small : (i + 1) * small]).backward()
+            before = flat(model)
+            soft.step()
+            if i < every - 1:
+                assert torch.equal(flat(model), before), "x moved between updates"
+        large.zero_grad()
+        loss(reference, x[: every * small], y[: every * small]).backward()
+        large.step()
+        torch.testing.assert_close(flat(model), flat(reference), rtol=0, atol=1e-12)
+
+
+def test_soft_batch_shares_param_groups_with_schedulers():
+    model = mlp()
+    inner = optim.SGD(model.parameters(), lr=0.1)
+    soft = optim.SoftBatch(inner, every=2)
+    scheduler = torch.optim.lr_scheduler.StepLR(soft, step_size=1, gamma=0.5)
+    soft.zero_grad()
+    loss(model, *data()).backward()
+    soft.step()
+    scheduler.step()
+    assert inner.param_groups[0]["lr"] == pytest.approx(0.05)
+
+
+# ---------------------------------------------------------------------------------------------
+# state_dict: resume bit for bit, and cross-load with torch.optim.
+
+RESUMABLE = [
+    (lambda p: optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True), None),
+    (lambda p: optim.Adagrad(p, lr=0.1, lr_decay=0.01), None),
+    (lambda p: optim.RMSprop(p, lr=1e-3, centered=True, momentum=0.9), None),
+    (lambda p: optim.Adadelta(p), None),
+    (lambda p: optim.Adam(p, lr=0.01, amsgrad=True), None),
+    (lambda p: optim.AdamW(p, lr=0.01), None),
+    (lambda p: optim.Adamax(p, lr=0.01), None),
+    (lambda p: optim.Heun(p, lr=0.05), "closure"),
+    (lambda p: optim.SoftBatch(optim.Adam(p, lr=0.01), every=3), None),
+]
+
+
+def _advance(model, optimizer, steps):
+    x, y = data()
+
+    def closure():
+        optimizer.zero_grad()
+        value = loss(model, x, y)
+        value.backward()
+        return value
+
+    for _ in range(steps):
+        if getattr(optimizer, "requires_closure", False):
+            optimizer.step(closure)
+        else:
+            closure()
+            optimizer.step()
+
+
+@pytest.mark.parametrize("make", [m for m, _ in RESUMABLE], ids=lambda m: "")
+def test_state_dict_resume_is_bit_for_bit(make):
+    model = mlp()
+    optimizer = make(model.parameters())
+    _advance(model, optimizer, 100)
+    straight = flat(model)
+
+    model = mlp()
+    optimizer = make(model.parameters())
+    _advance(model, optimizer, 50)
+    buffer = io.BytesIO()
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, buffer)
+    buffer.seek(0)
+    saved = torch.load(buffer)
+    model = mlp(seed=7)
+    model.load_state_dict(saved["model"])
+    optimizer = make(model.parameters())
+    optimizer.load_state_dict(saved["optimizer"])
+    _advance(model, optimizer, 50)
+    assert torch.equal(flat(model), straight)
+
+
+@pytest.mark.parametrize(("name", "kwargs", "setup"), [c for c in CASES if c[2] != "scheduler"])
+@pytest.mark.parametrize("direction", ["torch->adalearn", "adalearn->torch"])
+def test_state_dict_crosses_to_and_from_torch_optim(name, kwargs, setup, direction):
+    first, second = (torch.optim, optim) if direction == "torch->adalearn" else (optim, torch.optim)
+    model = mlp()
+    optimizer, _ = build(getattr(first, name), model, kwargs, setup)
+    _advance(model, optimizer, 50)
+    state = copy.deepcopy(optimizer.state_dict())  # torch.optim updates its state in place
+    _advance(model, optimizer, 50)
+    straight = flat(model)
+
+    model = mlp()
+    optimizer, _ = build(getattr(first, name), model, kwargs, setup)
+    _advance(model, optimizer, 50)
+    other, _ = build(getattr(second, name), model, kwargs, setup)
+    other.load_state_dict(state)
+    _advance(model, other, 50)
+    torch.testing.assert_close(flat(model), straight, rtol=0, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def test_rule_optimizer_runs_a_readers_rule():
+    from dataclasses import dataclass
+
+    from adalearn.rules import Rule
+
+    @dataclass(frozen=True)
+    class SignDescent(Rule):
+        lr: float = 0.01
+
+        def init(self, x):
+            return {"step": 0}
+
+        def step(self, x, g, state, grad_fn=None):
+            return x - self.lr * g.sign(), {"step": state["step"] + 1}
+
+    model = mlp()
+    optimizer = optim.RuleOptimizer(model.parameters(), SignDescent(lr=0.01))
+    x, y = data()
+    before = [p.detach().clone() for p in model.parameters()]
+    optimizer.zero_grad()
+    loss(model, x, y).backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    optimizer.step()
+    for p, p0, g in zip(model.parameters(), before, grads, strict=True):
+        assert torch.equal(p.detach(), p0 - 0.01 * g.sign())
+        assert optimizer.state[p]["step"].item() == 1
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.1)
+    scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
