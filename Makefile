@@ -3,7 +3,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint unit book bench clean
+.PHONY: test lint unit book bench notebooks clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -12,10 +12,13 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check adalearn tests benchmarks
+	$(VENV)/bin/ruff check adalearn tests benchmarks tools book
+	$(PY) tools/strip_notebooks.py --check
 
+# One pytest run: the unit tests, every notebook under nbmake, the book build and the browser
+# checks of the built site (the build runs on one worker while the other takes the rest).
 unit: $(STAMP)
-	$(VENV)/bin/pytest -n 2
+	$(VENV)/bin/pytest -n 2 --nbmake tests book
 
 test: lint unit
 
@@ -25,6 +28,10 @@ book: $(STAMP)
 	else \
 		echo "make book: the book (_toc.yml, book/) is not in this checkout yet"; exit 1; \
 	fi
+
+# Strip outputs from the notebooks and write their install cell from _config.yml.
+notebooks: $(STAMP)
+	$(PY) tools/strip_notebooks.py
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
