@@ -81,7 +81,7 @@ _BOOK_COLORS = {
 # without, say, Momentum does not lend Momentum's orange to a stranger before it must.
 _SPARE_COLORS = (*_TOL_MUTED[2:], *_TOL_MUTED[:2], *OKABE_ITO.values())
 
-#: The light grey ramp under every landscape: dark enough for level lines, light enough that
+#: The light grey ramp under every landscape, dark enough for level lines, light enough that
 #: each palette colour (with its dark outline) stands out on it.
 BACKGROUND_CMAP = LinearSegmentedColormap.from_list(
     "adalearn_background", ["#fbfbfb", "#e4e8ec", "#c9cfd6", "#aab2ba"]

@@ -42,8 +42,10 @@ class Trajectory:
         Index of each run's last valid iterate; ``steps`` when it never diverged.
     diverged : ndarray of bool, shape batch_shape
         Whether each run left the box or produced a non-finite iterate.
-    rule : the update rule that was run.
-    fn : the test function it ran on.
+    rule : Rule
+        The update rule that was run.
+    fn : Function
+        The test function it ran on.
     steps : int
         The number of steps requested.
     batch_shape : tuple
@@ -51,6 +53,8 @@ class Trajectory:
     grad_evals : int
         Gradient evaluations per run: ``steps * rule.evaluations``.
 
+    Notes
+    -----
     Indexing a trajectory indexes its batch: ``traj[3]`` is the fourth run and ``traj[:10]``
     the first ten, as trajectories of their own. The arrays are read-only.
     """
@@ -75,7 +79,7 @@ class Trajectory:
 
     @property
     def final(self):
-        """The last valid iterate of each run, shape (*batch_shape, 2)."""
+        """The last valid iterate of each run, shape ``(*batch_shape, 2)``."""
         index = self.stopped[None, ..., None]
         return np.take_along_axis(self.xs, index, axis=0)[0]
 

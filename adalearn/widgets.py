@@ -17,7 +17,6 @@ ipywidgets is imported only when a playground is built (``pip install adalearn[w
 import base64
 import html
 import io
-import math
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -230,8 +229,12 @@ class Playground:
             for key, lo, hi, value in (("x1", x1_lo, x1_hi, start[0]),
                                        ("x2", x2_lo, x2_hi, start[1])):
                 slider = self.controls[key]
-                slider.min, slider.max = -math.inf, math.inf
-                slider.min, slider.max = lo, hi
+                # Keep min <= max after every assignment (the new window may lie beyond the
+                # old one) and never send a non-finite bound: the front end speaks JSON.
+                if lo > slider.max:
+                    slider.max, slider.min = hi, lo
+                else:
+                    slider.min, slider.max = lo, hi
                 slider.step = (hi - lo) / 200
                 slider.value = float(value)
         finally:

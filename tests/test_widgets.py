@@ -123,3 +123,26 @@ def test_a_learning_rate_slider_reruns_only_its_optimizer(pg):
     assert all(pg.trajectories[k] is before[k] for k in before if k != "RMSprop")
     pg.controls["steps"].value = 61
     assert all(pg.trajectories[k] is not before[k] for k in before)
+
+
+def test_every_message_to_the_front_end_is_valid_json(monkeypatch):
+    """A kernel sends each trait change as JSON; a NaN or an infinity there is an error that
+    jupyter_client prints to stderr (and the book build fails on stderr)."""
+    import json
+
+    from ipywidgets import Widget
+
+    sent = []
+    original = Widget._send
+
+    def record(self, msg, buffers=None):
+        sent.append(msg)
+        return original(self, msg, buffers)
+
+    monkeypatch.setattr(Widget, "_send", record)
+    pg = widgets.playground("cubic", steps=20)
+    for name in ("rosenbrock", "saddle", "sphere", "beale", "cubic"):
+        pg.controls["function"].value = name
+    assert sent, "no state was sent: the check would pass vacuously"
+    for msg in sent:
+        json.dumps(msg, allow_nan=False)
