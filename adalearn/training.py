@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from adalearn.data import _check_positive_int
+
 __all__ = ["History", "fit"]
 
 
@@ -58,14 +60,6 @@ class History:
     def batches_per_epoch(self):
         """Number of mini-batches in one epoch (the last one may be smaller)."""
         return len(self.iteration) // len(self.epoch)
-
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be an integer. Received: {name}={value!r}")
-    if value < 1:
-        raise ValueError(f"`{name}` must be at least 1. Received: {name}={value!r}")
-    return int(value)
 
 
 def _check_pair(name, pair):

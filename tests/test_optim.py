@@ -97,15 +97,20 @@ def test_parity_with_torch_optim(name, kwargs, setup, dtype):
         assert error <= 1e-5 * reference.abs().max().item()
 
 
+def one_step(model, optimizer):
+    """Take one step; return the parameters and gradients from before it."""
+    before = [p.detach().clone() for p in model.parameters()]
+    optimizer.zero_grad()
+    loss(model, *data()).backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    optimizer.step()
+    return before, grads
+
+
 def test_groups_really_get_their_own_learning_rate():
     model = mlp()
     optimizer, _ = build(optim.SGD, model, {"lr": 0.1}, "groups")
-    x, y = data()
-    before = [p.detach().clone() for p in model.parameters()]
-    optimizer.zero_grad()
-    loss(model, x, y).backward()
-    grads = [p.grad.clone() for p in model.parameters()]
-    optimizer.step()
+    before, grads = one_step(model, optimizer)
     for p, p0, g, lr in zip(model.parameters(), before, grads, [0.1, 0.1, 0.3, 0.3], strict=True):
         torch.testing.assert_close(p.detach(), p0 - lr * g, rtol=0, atol=1e-15)
 
@@ -344,12 +349,7 @@ def test_rule_optimizer_runs_a_readers_rule():
 
     model = mlp()
     optimizer = optim.RuleOptimizer(model.parameters(), SignDescent(lr=0.01))
-    x, y = data()
-    before = [p.detach().clone() for p in model.parameters()]
-    optimizer.zero_grad()
-    loss(model, x, y).backward()
-    grads = [p.grad.clone() for p in model.parameters()]
-    optimizer.step()
+    before, grads = one_step(model, optimizer)
     for p, p0, g in zip(model.parameters(), before, grads, strict=True):
         assert torch.equal(p.detach(), p0 - 0.01 * g.sign())
         assert optimizer.state[p]["step"].item() == 1
