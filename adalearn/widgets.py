@@ -34,13 +34,16 @@ LIVE_NOTE = (
 
 
 def default_rules():
-    """The seed lab's five optimizers on the cubic function, by label."""
+    """The seed lab's five optimizers on the cubic function, by label.
+
+    The lab adds its epsilon inside the square root, hence ``eps=0, eps_root=1e-7``.
+    """
     return {
         "SGD": update_rules.SGD(lr=0.01),
         "Momentum": update_rules.SGD(lr=0.01, momentum=0.9),
-        "AdaGrad": update_rules.Adagrad(lr=0.5, eps=1e-7),
-        "RMSprop": update_rules.RMSprop(lr=0.1, alpha=0.9, eps=1e-7),
-        "Adam": update_rules.Adam(lr=0.1, betas=(0.9, 0.99), eps=1e-7),
+        "AdaGrad": update_rules.Adagrad(lr=0.5, eps=0, eps_root=1e-7),
+        "RMSprop": update_rules.RMSprop(lr=0.1, alpha=0.9, eps=0, eps_root=1e-7),
+        "Adam": update_rules.Adam(lr=0.1, betas=(0.9, 0.99), eps=0, eps_root=1e-7),
     }
 
 

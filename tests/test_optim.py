@@ -349,10 +349,10 @@ def test_rule_optimizer_runs_a_readers_rule():
 
     model = mlp()
     optimizer = optim.RuleOptimizer(model.parameters(), SignDescent(lr=0.01))
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.1)
     before, grads = one_step(model, optimizer)
     for p, p0, g in zip(model.parameters(), before, grads, strict=True):
         assert torch.equal(p.detach(), p0 - 0.01 * g.sign())
         assert optimizer.state[p]["step"].item() == 1
-    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.1)
     scheduler.step()
     assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)

@@ -38,7 +38,7 @@ def test_moving_a_learning_rate_slider_redraws_that_optimizer(pg):
     pg.controls[("lr", "Adam")].value = 0.02
     lr = pg.controls[("lr", "Adam")].value
     assert lr == pytest.approx(0.02, rel=0.06)  # the log slider snaps to its step
-    new = expected(rules.Adam(lr=lr, betas=(0.9, 0.99), eps=1e-7), fn, (2, 3), 60)
+    new = expected(rules.Adam(lr=lr, betas=(0.9, 0.99), eps=0, eps_root=1e-7), fn, (2, 3), 60)
     np.testing.assert_array_equal(drawn(pg.lines["Adam"]), new)
     assert not np.array_equal(before, new)
 
@@ -53,8 +53,8 @@ def test_shared_sliders_steps_and_start(pg):
     start = (-1.0, pg.controls["x2"].value)
     checks = {
         "Momentum": rules.SGD(lr=0.01, momentum=0.5),
-        "RMSprop": rules.RMSprop(lr=0.1, alpha=0.8, eps=1e-7),
-        "Adam": rules.Adam(lr=0.1, betas=(0.5, 0.95), eps=1e-7),
+        "RMSprop": rules.RMSprop(lr=0.1, alpha=0.8, eps=0, eps_root=1e-7),
+        "Adam": rules.Adam(lr=0.1, betas=(0.5, 0.95), eps=0, eps_root=1e-7),
         "SGD": rules.SGD(lr=0.01),
     }
     for label, rule in checks.items():
@@ -78,7 +78,7 @@ def test_changing_the_function_moves_the_start_into_its_window(pg):
     assert (pg.controls["x1"].value, pg.controls["x2"].value) == pytest.approx(fn.start)
     np.testing.assert_array_equal(
         drawn(pg.lines["AdaGrad"]),
-        expected(rules.Adagrad(lr=0.5, eps=1e-7), fn, fn.start, 60),
+        expected(rules.Adagrad(lr=0.5, eps=0, eps_root=1e-7), fn, fn.start, 60),
     )
 
 
