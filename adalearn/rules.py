@@ -124,6 +124,9 @@ def _check_eps(eps, name="eps"):
 
 def _any_nonzero(value):
     """True when a hyperparameter (a number or an array) is not all zeros."""
+    if isinstance(value, numbers.Real):
+        # Numbers, the usual case, skip numpy: rules call this at every step.
+        return bool(value != 0)
     return bool(np.any(np.asarray(value) != 0))
 
 

@@ -1,0 +1,175 @@
+"""``compile=True``: the compiled in-place update against torch.optim and the eager path."""
+
+import io
+
+import pytest
+import torch
+from _models import data, flat, loss, mlp
+
+from adalearn import optim
+
+pytestmark = pytest.mark.slow  # every optimizer compiles its rule first: seconds each
+
+STEPS = 30
+
+# One non-default configuration per torch.optim namesake, each run with two param groups (the
+# second at three times the learning rate) and a learning-rate schedule.
+CONFIGS = {
+    "SGD": {"lr": 0.05, "momentum": 0.9, "dampening": 0.3, "weight_decay": 1e-2},
+    "Adagrad": {"lr": 0.1, "lr_decay": 0.01, "initial_accumulator_value": 0.1},
+    "RMSprop": {"lr": 1e-3, "centered": True, "momentum": 0.9, "weight_decay": 0.1},
+    "Adadelta": {"rho": 0.95, "eps": 1e-5, "weight_decay": 0.1},
+    "Adam": {"lr": 0.01, "betas": (0.8, 0.99), "amsgrad": True, "weight_decay": 0.1},
+    "AdamW": {"lr": 0.01, "weight_decay": 0.5},
+    "Adamax": {"lr": 0.01, "weight_decay": 0.1},
+}
+
+
+def wide_mlp(dtype=torch.float64, seed=0):
+    """A network with one layer above 32768 weights, which is updated on its own."""
+    generator = torch.Generator().manual_seed(seed)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(5, 200), torch.nn.Tanh(), torch.nn.Linear(200, 200), torch.nn.Tanh(),
+        torch.nn.Linear(200, 3),
+    ).to(dtype)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=generator, dtype=dtype) / p.shape[-1] ** 0.5)
+    return model
+
+
+def build(cls, model, kwargs, **extra):
+    layers = [m for m in model if isinstance(m, torch.nn.Linear)]
+    first = [p for m in layers[:-1] for p in m.parameters()]
+    lr = kwargs.get("lr", 1.0 if cls.__name__ == "Adadelta" else 1e-3)
+    groups = [{"params": first}, {"params": list(layers[-1].parameters()), "lr": lr * 3}]
+    optimizer = cls(groups, **kwargs, **extra)
+    return optimizer, torch.optim.lr_scheduler.StepLR(optimizer, step_size=10, gamma=0.5)
+
+
+def run(model, optimizer, scheduler, steps=STEPS):
+    x, y = data(model[0].weight.dtype)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss(model, x, y).backward()
+        optimizer.step()
+        scheduler.step()
+    return flat(model)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_compiled_optimizer_matches_torch_optim(name):
+    kwargs = CONFIGS[name]
+    for make_model in (mlp, wide_mlp):
+        model = make_model()
+        ours = run(model, *build(getattr(optim, name), model, kwargs, compile=True))
+        model = make_model()
+        reference = run(model, *build(getattr(torch.optim, name), model, kwargs))
+        assert not torch.equal(reference, flat(make_model())), "the reference did not move"
+        torch.testing.assert_close(ours, reference, rtol=0, atol=1e-10)
+
+
+def _trained_by(make, model, steps=STEPS):
+    optimizer, scheduler = make(model)
+    return run(model, optimizer, scheduler, steps)
+
+
+def test_compiled_adam_in_float32_matches_torch_optim():
+    kwargs = {"lr": 0.01, "eps": 1e-6}
+    ours = _trained_by(
+        lambda m: build(optim.Adam, m, kwargs, compile=True), mlp(torch.float32)
+    )
+    reference = _trained_by(lambda m: build(torch.optim.Adam, m, kwargs), mlp(torch.float32))
+    assert (ours - reference).abs().max() <= 1e-5 * reference.abs().max()
+
+
+def test_compiled_heun_matches_the_eager_one():
+    x, y = data()
+    results = []
+    for compiled in (True, False):
+        model = mlp()
+        optimizer = optim.Heun(model.parameters(), lr=0.05, compile=compiled)
+
+        def closure(model=model, optimizer=optimizer):
+            optimizer.zero_grad()
+            value = loss(model, x, y)
+            value.backward()
+            return value
+
+        for _ in range(STEPS):
+            optimizer.step(closure)
+        results.append(flat(model))
+    assert not torch.equal(results[1], flat(mlp()))
+    torch.testing.assert_close(results[0], results[1], rtol=0, atol=1e-12)
+
+
+def test_compiled_soft_batch_equals_the_large_batch():
+    every, small = 4, 16
+    x, y = data()
+    model, reference = mlp(), mlp()
+    soft = optim.SoftBatch(optim.Adam(model.parameters(), lr=0.01, compile=True), every=every)
+    large = torch.optim.Adam(reference.parameters(), lr=0.01)
+    for _ in range(3):
+        for i in range(every):
+            soft.zero_grad()
+            loss(model, x[i * small : (i + 1) * small], y[i * small : (i + 1) * small]).backward()
+            soft.step()
+        large.zero_grad()
+        loss(reference, x[: every * small], y[: every * small]).backward()
+        large.step()
+    torch.testing.assert_close(flat(model), flat(reference), rtol=0, atol=1e-12)
+
+
+def test_compiled_state_dict_resumes_bit_for_bit_and_loads_into_torch_optim():
+    kwargs = CONFIGS["Adam"]
+
+    def fresh():
+        model = wide_mlp()
+        return model, *build(optim.Adam, model, kwargs, compile=True)
+
+    model, optimizer, scheduler = fresh()
+    straight = run(model, optimizer, scheduler, 2 * STEPS)
+
+    model, optimizer, scheduler = fresh()
+    run(model, optimizer, scheduler)
+    buffer = io.BytesIO()
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict()}, buffer)
+
+    def load():
+        # Loaded afresh for each use: like torch.optim, the compiled update writes into the
+        # state tensors it was given.
+        buffer.seek(0)
+        return torch.load(buffer)
+
+    model, optimizer, scheduler = fresh()
+    saved = load()
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
+    assert torch.equal(run(model, optimizer, scheduler), straight)
+
+    model = wide_mlp()
+    saved = load()
+    model.load_state_dict(saved["model"])
+    theirs, scheduler = build(torch.optim.Adam, model, kwargs)
+    theirs.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
+    torch.testing.assert_close(run(model, theirs, scheduler), straight, rtol=0, atol=1e-12)
+
+
+def test_a_learning_rate_schedule_does_not_recompile():
+    from torch._dynamo.utils import counters
+
+    model = wide_mlp()
+    optimizer, scheduler = build(optim.Adam, model, {"lr": 0.01}, compile=True)
+    run(model, optimizer, scheduler, 2)  # compiles: the first step, then the next ones
+    graphs = counters["stats"]["unique_graphs"]
+    run(model, optimizer, scheduler, 25)  # the learning rate halves twice
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.01 / 4)
+    assert counters["stats"]["unique_graphs"] == graphs
+
+
+def test_compile_must_be_a_flag():
+    with pytest.raises(TypeError, match="compile must be True or False, got 'yes'"):
+        optim.Adam(mlp().parameters(), compile="yes")
