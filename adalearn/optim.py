@@ -280,11 +280,10 @@ class RuleOptimizer(torch.optim.Optimizer):
             g_ahead = None if ahead is None else _cat(ahead)
         inputs = dict(flat)
         if "step" in inputs:
-            # A tensor, so that the count is an input of the compiled code and not a constant.
-            inputs["step"] = torch.tensor(float(inputs["step"]), dtype=torch.float64)
+            # An int, which the compiled code takes as a symbol after the first steps: the bias
+            # corrections are then computed once per call, in double precision as in eager.
+            inputs["step"] = int(inputs["step"])
         created = self._compiled(rule, x, g, inputs, g_ahead)
-        if "step" in created:
-            created["step"] = created["step"].item()
         if len(params) == 1:
             self._store_state(params[0], {**flat, **created})
         else:
@@ -383,7 +382,16 @@ def _compile(function):
     """
     code = function.__code__.replace()
     copy = types.FunctionType(code, function.__globals__, function.__name__)
-    return torch.compile(copy, dynamic=True, fullgraph=True)
+    compiled = torch.compile(copy, dynamic=True, fullgraph=True)
+
+    def call(*args):
+        # Hyperparameters other than the learning rate become constants of the compiled code.
+        # As tensor inputs they would be reloaded, and beta ** t recomputed, for every
+        # 16 elements: the compiler cannot prove that the stores leave them unchanged.
+        with torch._dynamo.config.patch(specialize_float=True):
+            return compiled(*args)
+
+    return call
 
 
 def _cat(tensors):
