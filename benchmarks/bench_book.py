@@ -1,0 +1,132 @@
+"""What running and reading the book costs: execution time, kernel memory, page weight.
+
+- Every notebook in ``_toc.yml`` runs top to bottom with nbclient in a subprocess, from the
+  book folder as Jupyter Book runs it; its wall time and the peak resident memory of its
+  kernel (the kernel process and its children, sampled every 20 ms with psutil) are recorded.
+  Budgets: the whole book ≤ 4 min, each kernel ≤ 1 GB.
+- The executed notebooks are then built into HTML in a temporary copy of the book, without
+  executing them again, and each page is weighed with the images it shows, as
+  ``tests/test_book.py`` weighs them. Budgets: ≤ 1.5 MB per page, ≤ 30 MB for the site.
+"""
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import yaml
+
+from benchmarks import table
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOK_BUDGET_S, KERNEL_BUDGET_MB = 240, 1024
+PAGE_BUDGET_MB, SITE_BUDGET_MB = 1.5, 30
+NOTEBOOK_TIMEOUT = 600
+DRIVER = f"""
+import sys, nbclient, nbformat
+notebook = nbformat.read(sys.argv[1], as_version=4)
+nbclient.NotebookClient(notebook, timeout={NOTEBOOK_TIMEOUT}, kernel_name="python3",
+                        resources={{"metadata": {{"path": sys.argv[3]}}}}).execute()
+nbformat.write(notebook, sys.argv[2])
+"""
+
+
+def _test_book():
+    """tests/test_book.py, for its table-of-contents walk and its page weight."""
+    spec = importlib.util.spec_from_file_location("_test_book", ROOT / "tests" / "test_book.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _environment():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def execute(notebook, output):
+    """Run ``notebook`` into ``output``; return (seconds, peak kernel RSS in bytes, error)."""
+    start = time.perf_counter()
+    driver = psutil.Popen(
+        [sys.executable, "-c", DRIVER, str(notebook), str(output), str(notebook.parent)],
+        env=_environment(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    peak = 0
+    while driver.poll() is None:
+        rss = 0
+        for child in driver.children(recursive=True):
+            try:
+                rss += child.memory_info().rss
+            except psutil.Error:
+                pass
+        peak = max(peak, rss)
+        time.sleep(0.02)
+    seconds = time.perf_counter() - start
+    error = driver.stderr.read().strip().splitlines()[-1:] if driver.returncode else []
+    return seconds, peak, error[0] if error else ""
+
+
+def build(executed, out):
+    """Build the book from the executed notebooks in ``executed`` into ``out``; the HTML path."""
+    project = out / "project"
+    project.mkdir(parents=True)
+    shutil.copytree(ROOT / "book", project / "book")
+    for notebook in executed.glob("*.ipynb"):
+        shutil.copy(notebook, project / "book" / notebook.name)
+    shutil.copy(ROOT / "_toc.yml", project / "_toc.yml")
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    config["execute"]["execute_notebooks"] = "off"
+    (project / "_config.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(project),
+               "--path-output", str(out)]
+    subprocess.run(command, cwd=project, env=_environment(), stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, check=True)
+    return out / "_build" / "html"
+
+
+def main():
+    test_book = _test_book()
+    notebooks = [ROOT / f"{name}.ipynb" for name in test_book.toc_files()
+                 if (ROOT / f"{name}.ipynb").exists()]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        executed = tmp / "executed"
+        executed.mkdir()
+        rows, total = [], 0.0
+        for notebook in notebooks:
+            seconds, peak, error = execute(notebook, executed / notebook.name)
+            total += seconds
+            mb = peak / 2**20
+            rows.append([notebook.name, f"{seconds:.1f}", f"{mb:.0f}",
+                         "yes" if mb <= KERNEL_BUDGET_MB and not error else "NO",
+                         error[:60] or "-"])
+        rows.append(["whole book", f"{total:.1f}", "-",
+                     "yes" if total <= BOOK_BUDGET_S else "NO", "-"])
+        table(f"Notebook execution (nbclient, fresh kernel each): budgets {BOOK_BUDGET_S} s "
+              f"for the book, {KERNEL_BUDGET_MB} MB per kernel",
+              ["notebook", "s", "peak kernel MB", "within", "error"], rows)
+
+        start = time.perf_counter()
+        html = build(executed, tmp / "site")
+        build_seconds = time.perf_counter() - start
+        pages = sorted(html.rglob("*.html"))
+        rows = []
+        for page in pages:
+            mb = test_book.page_weight(page, html) / 1e6
+            rows.append([str(page.relative_to(html)), f"{mb:.2f}",
+                         "yes" if mb <= PAGE_BUDGET_MB else "NO"])
+        site = sum(f.stat().st_size for f in html.rglob("*") if f.is_file()) / 1e6
+        rows.append(["whole site", f"{site:.1f}", "yes" if site <= SITE_BUDGET_MB else "NO"])
+        table(f"Page weight with the images each page shows (built without execution in "
+              f"{build_seconds:.0f} s): budgets {PAGE_BUDGET_MB} MB per page, "
+              f"{SITE_BUDGET_MB} MB for the site", ["page", "MB", "within"], rows)
+
+
+if __name__ == "__main__":
+    main()
