@@ -6,6 +6,10 @@ the contenders are torch.optim's default (the for-loop on CPU), ``foreach=True``
 ``fused=True`` (where torch has it), and adalearn.optim eager (the readable rules as they are)
 and with ``compile=True``. Every contender has its own parameters and gradients.
 
+The step runs on one thread (``torch.set_num_threads(1)``) for every contender: with two
+cores shared with other work, a multi-threaded kernel waits at each barrier for a descheduled
+thread, and those waits, not the kernels, would decide the ratios.
+
 Runs are interleaved: a round steps every contender once, in turn; a contender's ratio is the
 median over rounds of its time over torch.optim default's time in the same round. Budgets:
 eager ≤ 2.0× and compiled ≤ 1.0× torch.optim default, after warm-up. The compile time is the
@@ -97,6 +101,14 @@ def measure(name, total, tensors):
 
 def main():
     threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        measure_all()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def measure_all():
     summary = []
     for workload, (total, tensors) in WORKLOADS.items():
         rows = []
@@ -114,7 +126,7 @@ def main():
             fused = result.get("compiled/fused")
             summary.append([workload, name, f"{compile_seconds:.1f}",
                             "-" if fused is None else f"{fused:.2f}"])
-        table(f"Optimizer step, {workload}, float32, {threads} threads: median of {ROUNDS} "
+        table(f"Optimizer step, {workload}, float32, 1 thread: median of {ROUNDS} "
               "interleaved rounds", ["optimizer / implementation", "ms", "× default",
                                      "budget", "within"], rows)
     table("adalearn compile=True: first step (compile) and step time against torch's fused",
