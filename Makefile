@@ -5,10 +5,12 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: test lint unit book bench notebooks clean
 
-$(STAMP): requirements.txt pyproject.toml
+# The widget scripts a published page loads from a CDN, pinned, for the frozen-widget test.
+$(STAMP): requirements.txt pyproject.toml tools/widget-assets/package-lock.json
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	npm ci --prefix tools/widget-assets --ignore-scripts --no-audit --no-fund --silent
 	touch $(STAMP)
 
 lint: $(STAMP)

@@ -383,15 +383,6 @@ def test_every_playground_renders_its_controls_figure_and_live_note(
     assert not failures, failures
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "@jupyter-widgets typesets every description label with MathJax 2's "
-        "MathJax.Hub.Queue whenever window.MathJax exists; the book loads MathJax 3, which has "
-        "no Hub, so each label raises a TypeError after its text is set"
-    ),
-)
 def test_a_playground_renders_without_uncaught_errors(book_build, site, browser, playground_pages):
     # Every playground is built by the same code, so one page stands for all.
     ((_, seen, errors),) = open_and_render(book_build, site, browser, playground_pages[:1])
