@@ -19,8 +19,9 @@ lint: $(STAMP)
 
 # One pytest run: the unit tests, every notebook under nbmake, the book build and the browser
 # checks of the built site (the build runs on one worker while the other takes the rest).
+# One thread per worker: two workers with a torch thread pool each would stall each other.
 unit: $(STAMP)
-	$(VENV)/bin/pytest -n 2 --nbmake tests book
+	OMP_NUM_THREADS=1 $(VENV)/bin/pytest -n 2 --nbmake tests book
 
 test: lint unit
 
