@@ -46,7 +46,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from adalearn._array import copy, is_tensor, lerp, namespace, zeros_like
+from adalearn._array import add, addcdiv, addcmul, copy, is_tensor, lerp, namespace, zeros_like
 
 __all__ = [
     "Rule",
@@ -204,7 +204,12 @@ def _prepare(rule, x, g):
 
 def _l2(rule, x, g):
     """Add the L2 penalty's gradient ``weight_decay * x`` (coupled weight decay)."""
-    return g + rule.weight_decay * x if _any_nonzero(rule.weight_decay) else g
+    return add(g, x, rule.weight_decay) if _any_nonzero(rule.weight_decay) else g
+
+
+def _sqrt(xp, v, delta):
+    """``sqrt(v + delta)``, without the pass over memory that adding a zero ``delta`` costs."""
+    return xp.sqrt(v + delta) if _any_nonzero(delta) else xp.sqrt(v)
 
 
 # --------------------------------------------------------------------------------------------
@@ -271,11 +276,11 @@ class SGD(Rule):
     def step(self, x, g, state, grad_fn=None):
         g = _l2(self, x, _prepare(self, x, g))
         if "momentum_buffer" not in state:
-            return x - self.lr * g, state
+            return add(x, g, -self.lr), state
         buf = state["momentum_buffer"]
-        buf = copy(g) if buf is None else self.momentum * buf + (1 - self.dampening) * g
-        d = g + self.momentum * buf if self.nesterov else buf
-        return x - self.lr * d, {"momentum_buffer": buf}
+        buf = copy(g) if buf is None else add(self.momentum * buf, g, 1 - self.dampening)
+        d = add(g, buf, self.momentum) if self.nesterov else buf
+        return add(x, d, -self.lr), {"momentum_buffer": buf}
 
 
 @dataclass(frozen=True, eq=False)
@@ -326,9 +331,9 @@ class Adagrad(Rule):
         g = _l2(self, x, _prepare(self, x, g))
         t = state["step"] + 1
         lr_t = self.lr / (1 + (t - 1) * self.lr_decay)
-        s = state["sum"] + g * g
-        std = xp.sqrt(s + self.eps_root) + self.eps
-        return x - lr_t * (g / std), {"step": t, "sum": s}
+        s = addcmul(state["sum"], g, g, 1)
+        std = _sqrt(xp, s, self.eps_root) + self.eps
+        return addcdiv(x, g, std, -lr_t), {"step": t, "sum": s}
 
 
 @dataclass(frozen=True, eq=False)
@@ -394,17 +399,18 @@ class RMSprop(Rule):
         xp = namespace(x, g)
         g = _l2(self, x, _prepare(self, x, g))
         new = {"step": state["step"] + 1}
-        v = new["square_avg"] = self.alpha * state["square_avg"] + (1 - self.alpha) * g * g
+        v = new["square_avg"] = addcmul(self.alpha * state["square_avg"], g, g, 1 - self.alpha)
         if self.centered:
             g_avg = state["grad_avg"]
             g_avg = new["grad_avg"] = lerp(g_avg, g, 1 - self.alpha)
-            r = xp.sqrt(v - g_avg * g_avg + self.eps_root) + self.eps
+            r = _sqrt(xp, addcmul(v, g_avg, g_avg, -1), self.eps_root) + self.eps
         else:
-            r = xp.sqrt(v + self.eps_root) + self.eps
+            r = _sqrt(xp, v, self.eps_root) + self.eps
         if "momentum_buffer" in state:
-            buf = new["momentum_buffer"] = self.momentum * state["momentum_buffer"] + g / r
-            return x - self.lr * buf, new
-        return x - self.lr * (g / r), new
+            buf = addcdiv(self.momentum * state["momentum_buffer"], g, r, 1)
+            new["momentum_buffer"] = buf
+            return add(x, buf, -self.lr), new
+        return addcdiv(x, g, r, -self.lr), new
 
 
 @dataclass(frozen=True, eq=False)
@@ -450,11 +456,11 @@ class Adadelta(Rule):
     def step(self, x, g, state, grad_fn=None):
         xp = namespace(x, g)
         g = _l2(self, x, _prepare(self, x, g))
-        v = self.rho * state["square_avg"] + (1 - self.rho) * g * g
+        v = addcmul(self.rho * state["square_avg"], g, g, 1 - self.rho)
         delta = xp.sqrt(state["acc_delta"] + self.eps) / xp.sqrt(v + self.eps) * g
-        u = self.rho * state["acc_delta"] + (1 - self.rho) * delta * delta
+        u = addcmul(self.rho * state["acc_delta"], delta, delta, 1 - self.rho)
         new = {"step": state["step"] + 1, "square_avg": v, "acc_delta": u}
-        return x - self.lr * delta, new
+        return add(x, delta, -self.lr), new
 
 
 @dataclass(frozen=True, eq=False)
@@ -530,15 +536,15 @@ class Adam(Rule):
             g = _l2(self, x, g)
         t = state["step"] + 1
         m = lerp(state["exp_avg"], g, 1 - beta1)
-        v = beta2 * state["exp_avg_sq"] + (1 - beta2) * g * g
+        v = addcmul(beta2 * state["exp_avg_sq"], g, g, 1 - beta2)
         new = {"step": t, "exp_avg": m, "exp_avg_sq": v}
         if self.amsgrad:
             v = new["max_exp_avg_sq"] = xp.maximum(state["max_exp_avg_sq"], v)
         correction1 = 1 - beta1**t
         correction2 = 1 - beta2**t
         # sqrt(v + δ·c2) / sqrt(c2) is sqrt(v̂ + δ), and with δ = 0 exactly torch's arithmetic.
-        denom = xp.sqrt(v + self.eps_root * correction2) / correction2**0.5 + self.eps
-        return x - self.lr / correction1 * (m / denom), new
+        denom = _sqrt(xp, v, self.eps_root * correction2) / correction2**0.5 + self.eps
+        return addcdiv(x, m, denom, -self.lr / correction1), new
 
 
 @dataclass(frozen=True, eq=False)
@@ -606,7 +612,7 @@ class Adamax(Rule):
         m = lerp(state["exp_avg"], g, 1 - beta1)
         u = xp.maximum(beta2 * state["exp_inf"], xp.abs(g) + self.eps)
         lr_t = self.lr / (1 - beta1**t)
-        return x - lr_t * (m / u), {"step": t, "exp_avg": m, "exp_inf": u}
+        return addcdiv(x, m, u, -lr_t), {"step": t, "exp_avg": m, "exp_inf": u}
 
 
 @dataclass(frozen=True, eq=False)
@@ -642,7 +648,7 @@ class Heun(Rule):
 
     def predict(self, x, g, state):
         """The Euler predictor :math:`\\tilde x`, where the second gradient is taken."""
-        return x - self.lr * g
+        return add(x, g, -self.lr)
 
     def step(self, x, g, state, grad_fn=None):
         if grad_fn is None:
