@@ -21,7 +21,11 @@ AdaGrad, RMSProp and Adam.
 
 Writing your own rule: subclass :class:`Rule` as a frozen dataclass, give it ``init`` and
 ``step``, and it runs everywhere a built-in rule runs (:func:`adalearn.trajectory.run`,
-:class:`adalearn.optim.RuleOptimizer`, the animations)::
+:class:`adalearn.optim.RuleOptimizer`, the animations). ``namespace(x)`` (numpy or torch, for
+``sqrt``, ``sign``, ``maximum``, ...) and ``zeros_like(x)`` come from this module too::
+
+    from dataclasses import dataclass
+    from adalearn.rules import Rule, namespace
 
     @dataclass(frozen=True)
     class SignSGD(Rule):
@@ -59,6 +63,8 @@ __all__ = [
     "Adamax",
     "Heun",
     "SoftBatch",
+    "namespace",
+    "zeros_like",
 ]
 
 
