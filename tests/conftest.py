@@ -83,3 +83,27 @@ def book_build(tmp_path_factory) -> BookBuild:
         seconds=float((out / "build.seconds").read_text()),
         html=out / "_build" / "html",
     )
+
+
+@pytest.fixture(scope="module")
+def serve():
+    """Serve folders over HTTP on 127.0.0.1; a function folder -> base URL."""
+    from _browser import Servers
+
+    servers = Servers()
+    yield servers
+    servers.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium, driven by playwright."""
+    from _browser import CHROMIUM_ARGS, chromium_path
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True
+        )
+        yield chromium
+        chromium.close()

@@ -17,26 +17,20 @@ choice, and the pixel size of the picture its image buffer holds (decoded with P
 """
 
 import base64
-import functools
-import http.server
 import io
 import json
-import os
 import re
-import shutil
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from _browser import HOST
 from PIL import Image
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "tools" / "widget-assets" / "node_modules"
-HOST = "127.0.0.1"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 RENDER_TIMEOUT_MS = 15_000
 SETTLE_MS = 300  # lets rejections raised just after the views appear reach the page
 BLOCKED_WAIT_MS = 500  # once loaded without the manager, nothing can be drawn
@@ -109,14 +103,6 @@ VIEWS_DRAWN = """() => {
     return images.length > 0 && images.every((img) => img.src && img.complete);
   });
 }"""
-
-
-def chromium_path():
-    """The Chromium to drive: $ADALEARN_CHROMIUM, else ``chromium`` on the PATH."""
-    path = os.environ.get("ADALEARN_CHROMIUM") or shutil.which("chromium")
-    if not path:
-        pytest.fail("no Chromium found: install Debian's chromium or set ADALEARN_CHROMIUM")
-    return path
 
 
 def installed_version(package):
@@ -231,37 +217,12 @@ def rendering_problems(expected, seen):
     return problems
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
-def site(book_build):
-    """The built book served on 127.0.0.1; yields its base URL."""
+def site(book_build, serve):
+    """The built book served on 127.0.0.1; its base URL."""
     if book_build.returncode != 0:
-        # pytest.fail, not assert: the expected failure below must not absorb a broken build.
         pytest.fail("the book did not build: see its build.log")
-    handler = functools.partial(_QuietHandler, directory=str(book_build.html))
-    server = http.server.ThreadingHTTPServer((HOST, 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://{HOST}:{server.server_port}/"
-    server.shutdown()
-    server.server_close()
-    thread.join()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True
-        )
-        yield chromium
-        chromium.close()
+    return serve(book_build.html)
 
 
 @pytest.fixture(scope="module")

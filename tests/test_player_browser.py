@@ -1,15 +1,10 @@
 """A Player page in headless Chromium: play advances the paths, the slider jumps, no errors."""
 
-import shutil
-
 import pytest
 
 from adalearn import animation, functions, rules, trajectory
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed"),
-]
+pytestmark = pytest.mark.browser
 
 STATE = """() => Array.from(document.querySelectorAll(".adalearn-player")).map(root => ({
     step: root.querySelector(".adl-step").textContent,
@@ -41,62 +36,55 @@ def page_file(tmp_path_factory):
     return path, runs
 
 
-def test_player_plays_and_jumps_in_chromium(page_file):
-    sync_api = pytest.importorskip("playwright.sync_api")
+def test_player_plays_and_jumps_in_chromium(page_file, browser):
     path, runs = page_file
     momentum_stop = int(runs["Momentum"].stopped)
     errors = []
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=shutil.which("chromium"),
-            args=["--headless", "--no-sandbox", "--disable-gpu",
-                  "--disable-background-networking"],
-        )
-        try:
-            page = browser.new_page()
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(path.as_uri())
-            page.wait_for_function("document.querySelectorAll('[data-ready]').length == 2")
-            start = page.evaluate(STATE)
-            # Before play both players show the whole runs: 61 and 41 points, Momentum cut.
-            assert start[0]["step"] == "step 60 / 60"
-            assert start[0]["points"] == [61, momentum_stop + 1, 41]
-            assert start[0]["crosses"] == ["hidden", "visible", "hidden"]
+    page = browser.new_page()
+    try:
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(path.as_uri())
+        page.wait_for_function("document.querySelectorAll('[data-ready]').length == 2")
+        start = page.evaluate(STATE)
+        # Before play both players show the whole runs: 61 and 41 points, Momentum cut.
+        assert start[0]["step"] == "step 60 / 60"
+        assert start[0]["points"] == [61, momentum_stop + 1, 41]
+        assert start[0]["crosses"] == ["hidden", "visible", "hidden"]
 
-            page.locator(".adl-play").first.click()
-            page.wait_for_function("parseInt(document.querySelector('.adl-slider').value) >= 3")
-            early = page.evaluate(STATE)[0]
-            page.wait_for_timeout(400)
-            later = page.evaluate(STATE)[0]
-            early_step = int(early["step"].split()[1])
-            later_step = int(later["step"].split()[1])
-            assert 0 < early_step < later_step
-            assert later["points"][0] > early["points"][0]
-            assert early["points"][0] == early_step + 1
-            # The second player did not move.
-            assert page.evaluate(STATE)[1]["step"] == "step 60 / 60"
+        page.locator(".adl-play").first.click()
+        page.wait_for_function("parseInt(document.querySelector('.adl-slider').value) >= 3")
+        early = page.evaluate(STATE)[0]
+        page.wait_for_timeout(400)
+        later = page.evaluate(STATE)[0]
+        early_step = int(early["step"].split()[1])
+        later_step = int(later["step"].split()[1])
+        assert 0 < early_step < later_step
+        assert later["points"][0] > early["points"][0]
+        assert early["points"][0] == early_step + 1
+        # The second player did not move.
+        assert page.evaluate(STATE)[1]["step"] == "step 60 / 60"
 
-            slider = page.locator(".adl-slider").first
-            slider.evaluate(
-                "(s, v) => { s.value = v; s.dispatchEvent(new Event('input')); }", 25)
-            jumped = page.evaluate(STATE)[0]
-            assert jumped["step"] == "step 25 / 60" and jumped["slider"] == "25"
-            assert jumped["points"] == [26, min(25, momentum_stop) + 1, 26]
-            assert jumped["crosses"][1] == ("visible" if 25 > momentum_stop else "hidden")
-            page.wait_for_timeout(200)
-            assert page.evaluate(STATE)[0]["step"] == "step 25 / 60"
+        slider = page.locator(".adl-slider").first
+        slider.evaluate(
+            "(s, v) => { s.value = v; s.dispatchEvent(new Event('input')); }", 25)
+        jumped = page.evaluate(STATE)[0]
+        assert jumped["step"] == "step 25 / 60" and jumped["slider"] == "25"
+        assert jumped["points"] == [26, min(25, momentum_stop) + 1, 26]
+        assert jumped["crosses"][1] == ("visible" if 25 > momentum_stop else "hidden")
+        page.wait_for_timeout(200)
+        assert page.evaluate(STATE)[0]["step"] == "step 25 / 60"
 
-            # The Adam run has 40 steps: past them its path and marker stay at its end.
-            slider.evaluate(
-                "(s, v) => { s.value = v; s.dispatchEvent(new Event('input')); }", 55)
-            ended = page.evaluate(STATE)[0]
-            assert ended["points"][2] == 41 and ended["heads"][2] == "visible"
-            assert ended["heads"][1] == "hidden" and ended["crosses"][1] == "visible"
+        # The Adam run has 40 steps: past them its path and marker stay at its end.
+        slider.evaluate(
+            "(s, v) => { s.value = v; s.dispatchEvent(new Event('input')); }", 55)
+        ended = page.evaluate(STATE)[0]
+        assert ended["points"][2] == 41 and ended["heads"][2] == "visible"
+        assert ended["heads"][1] == "hidden" and ended["crosses"][1] == "visible"
 
-            page.locator(".adl-play").nth(1).click()
-            page.wait_for_timeout(300)
-            assert int(page.evaluate(STATE)[1]["step"].split()[1]) > 0
-        finally:
-            browser.close()
+        page.locator(".adl-play").nth(1).click()
+        page.wait_for_timeout(300)
+        assert int(page.evaluate(STATE)[1]["step"].split()[1]) > 0
+    finally:
+        page.close()
     assert errors == []

@@ -9,31 +9,17 @@ Animations are the players of ``adalearn.animation``: an element of class
 text whose first integer is the step shown). Once play is pressed, the step must advance.
 """
 
-import functools
-import http.server
-import os
 import re
-import shutil
-import threading
 from urllib.parse import urlsplit
 
 import pytest
+from _browser import HOST
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-HOST = "127.0.0.1"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SETTLE_MS = 300  # lets scripts that run after the load event report their errors
 PLAY_TIMEOUT_MS = 5000
 PLAYER, PLAY, STEP = ".adalearn-player", ".adl-play", ".adl-step"
-
-
-def chromium_path():
-    """The Chromium to drive: $ADALEARN_CHROMIUM, else ``chromium`` on the PATH."""
-    path = os.environ.get("ADALEARN_CHROMIUM") or shutil.which("chromium")
-    if not path:
-        pytest.fail("no Chromium found: install Debian's chromium or set ADALEARN_CHROMIUM")
-    return path
 
 
 def is_local(url):
@@ -43,43 +29,6 @@ def is_local(url):
 def is_page_resource(url):
     """Tell whether the page itself asked for ``url`` (browsers ask for /favicon.ico alone)."""
     return is_local(url) and urlsplit(url).path != "/favicon.ico"
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):
-        pass
-
-
-@pytest.fixture(scope="module")
-def serve():
-    """Serve folders over HTTP on 127.0.0.1; yields a function folder -> base URL."""
-    servers = []
-
-    def start(folder):
-        handler = functools.partial(_QuietHandler, directory=str(folder))
-        server = http.server.ThreadingHTTPServer((HOST, 0), handler)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        servers.append((server, thread))
-        return f"http://{HOST}:{server.server_port}/"
-
-    yield start
-    for server, thread in servers:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True
-        )
-        yield chromium
-        chromium.close()
 
 
 def open_page(browser, url):
