@@ -44,16 +44,6 @@ def copy(x):
     return x.clone() if is_tensor(x) else np.array(x, copy=True)
 
 
-def full_like(x, value):
-    """An array shaped like ``x`` filled with ``value`` (which may broadcast against ``x``)."""
-    if is_tensor(x):
-        torch = sys.modules["torch"]
-        if isinstance(value, (int, float)):
-            return torch.full_like(x, value)
-        return torch.zeros_like(x) + torch.as_tensor(value, dtype=x.dtype, device=x.device)
-    return np.zeros_like(_float_array(x)) + value
-
-
 def lerp(start, end, weight):
     """``start + weight * (end - start)``, rounded exactly as ``torch.lerp`` rounds it.
 
