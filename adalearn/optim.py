@@ -202,10 +202,9 @@ class RuleOptimizer(torch.optim.Optimizer):
             params = [work[i][1] for i in batch]
             batch_grads = [grads[i] for i in batch]
             batch_ahead = None if ahead[batch[0]] is None else [ahead[i] for i in batch]
-            if self.compile:
-                self._step_compiled(rule, params, batch_grads, batch_ahead, state)
-            elif len(batch) > 1:
-                self._step_flat(rule, params, batch_grads, batch_ahead, state)
+            if self.compile or len(batch) > 1:
+                update = self._compiled_update() if self.compile else _update_in_place
+                self._step_in_place(update, rule, params, batch_grads, batch_ahead, state)
             else:
                 self._step_one(rule, params[0], batch_grads[0], batch_ahead, state)
         return loss
@@ -241,6 +240,11 @@ class RuleOptimizer(torch.optim.Optimizer):
             batch[1] += p.numel()
         return batches
 
+    def _compiled_update(self):
+        if self._compiled is None:
+            self._compiled = _compile(_update_in_place)
+        return self._compiled
+
     def _step_one(self, rule, p, g, ahead, state):
         grad_fn = None if ahead is None else (lambda _x, a=ahead[0]: a)
         x, new_state = rule.step(p.detach(), g, state, grad_fn=grad_fn)
@@ -248,29 +252,12 @@ class RuleOptimizer(torch.optim.Optimizer):
         if new_state:
             self._store_state(p, new_state)
 
-    def _step_flat(self, rule, params, grads, ahead, state):
-        """One call of an elementwise rule on small ``params`` concatenated.
+    def _step_in_place(self, update, rule, params, grads, ahead, state):
+        """``update`` (``_update_in_place``, compiled or not) on one parameter or on a batch.
 
-        The state lives in flat buffers, of which ``self.state[p]`` holds views.
+        A batch of small parameters runs concatenated; its state lives in flat buffers, of
+        which ``self.state[p]`` holds views.
         """
-        flat = self._flat_state(rule, params, state)
-        x = _cat(p.detach() for p in params)
-        g_ahead = None if ahead is None else _cat(ahead)
-        grad_fn = None if g_ahead is None else (lambda _x: g_ahead)
-        x_new, new_state = rule.step(x, _cat(grads), flat, grad_fn=grad_fn)
-        self._write_back(params, x_new)
-        created = {}
-        for key, value in new_state.items():
-            if key != "step" and flat.get(key) is not None:
-                flat[key].copy_(value)
-            else:
-                created[key] = value
-        self._store_created(params, flat, created)
-
-    def _step_compiled(self, rule, params, grads, ahead, state):
-        """The compiled in-place update of one parameter, or of a batch of small ones."""
-        if self._compiled is None:
-            self._compiled = _compile(_update_in_place)
         if len(params) == 1:
             x, g, flat = params[0].detach(), grads[0], dict(state)
             g_ahead = None if ahead is None else ahead[0]
@@ -280,10 +267,9 @@ class RuleOptimizer(torch.optim.Optimizer):
             g_ahead = None if ahead is None else _cat(ahead)
         inputs = dict(flat)
         if "step" in inputs:
-            # An int, which the compiled code takes as a symbol after the first steps: the bias
-            # corrections are then computed once per call, in double precision as in eager.
+            # An int: compiled code takes it as a symbol, so a new step does not recompile.
             inputs["step"] = int(inputs["step"])
-        created = self._compiled(rule, x, g, inputs, g_ahead)
+        created = update(rule, x, g, inputs, g_ahead)
         if len(params) == 1:
             self._store_state(params[0], {**flat, **created})
         else:
