@@ -267,8 +267,9 @@ class RuleOptimizer(torch.optim.Optimizer):
             g_ahead = None if ahead is None else _cat(ahead)
         inputs = dict(flat)
         if "step" in inputs:
-            # An int: compiled code takes it as a symbol, so a new step does not recompile.
-            inputs["step"] = int(inputs["step"])
+            # Compiled code takes the count as a tensor, so a new step does not recompile.
+            step = int(inputs["step"])
+            inputs["step"] = torch.tensor(float(step), dtype=torch.float64) if self.compile else step
         created = update(rule, x, g, inputs, g_ahead)
         if len(params) == 1:
             self._store_state(params[0], {**flat, **created})
@@ -368,7 +369,7 @@ def _compile(function):
     """
     code = function.__code__.replace()
     copy = types.FunctionType(code, function.__globals__, function.__name__)
-    compiled = torch.compile(copy, dynamic=True, fullgraph=True)
+    compiled = torch.compile(copy, backend=_inductor_with_scalars, dynamic=True, fullgraph=True)
 
     def call(*args):
         # Hyperparameters other than the learning rate become constants of the compiled code.
@@ -378,6 +379,37 @@ def _compile(function):
             return compiled(*args)
 
     return call
+
+
+def _inductor_with_scalars(graph_module, example_inputs):
+    """torch.compile's default compiler, told to compute each scalar of the update once.
+
+    A rule computes step-dependent numbers, such as Adam's ``1 - beta1 ** t``, on the
+    zero-dimensional step tensor. Inductor would inline them into the loop over the
+    parameter and, because its C++ keeps ``errno`` semantics, call ``pow`` again for every
+    16 elements. Returning them as extra outputs makes it store each one once, before the loop.
+    """
+    from torch._inductor.compile_fx import compile_fx
+
+    def scalar(node):
+        value = node.meta.get("example_value")
+        return isinstance(value, torch.Tensor) and value.dim() == 0
+
+    output = next(node for node in graph_module.graph.nodes if node.op == "output")
+    results = tuple(output.args[0])
+    scalars = [
+        node
+        for node in graph_module.graph.nodes
+        if node.op == "call_function"
+        and scalar(node)
+        and node not in results
+        and any(not scalar(user) for user in node.users if user.op != "output")
+    ]
+    output.args = ((*results, *scalars),)
+    graph_module.recompile()
+    compiled = compile_fx(graph_module, example_inputs)
+    count = len(results)
+    return lambda *args: compiled(*args)[:count]
 
 
 def _cat(tensors):

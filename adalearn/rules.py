@@ -213,9 +213,9 @@ def _l2(rule, x, g):
     return add(g, x, rule.weight_decay) if _any_nonzero(rule.weight_decay) else g
 
 
-def _sqrt(xp, v, delta):
-    """``sqrt(v + delta)``, without the pass over memory that adding a zero ``delta`` costs."""
-    return xp.sqrt(v + delta) if _any_nonzero(delta) else xp.sqrt(v)
+def _sqrt(xp, v, delta, scale=1):
+    """``sqrt(v + delta * scale)``, without the pass over memory that a zero ``delta`` costs."""
+    return xp.sqrt(v + delta * scale) if _any_nonzero(delta) else xp.sqrt(v)
 
 
 # --------------------------------------------------------------------------------------------
@@ -549,7 +549,7 @@ class Adam(Rule):
         correction1 = 1 - beta1**t
         correction2 = 1 - beta2**t
         # sqrt(v + δ·c2) / sqrt(c2) is sqrt(v̂ + δ), and with δ = 0 exactly torch's arithmetic.
-        denom = _sqrt(xp, v, self.eps_root * correction2) / correction2**0.5 + self.eps
+        denom = _sqrt(xp, v, self.eps_root, correction2) / correction2**0.5 + self.eps
         return addcdiv(x, m, denom, -self.lr / correction1), new
 
 
