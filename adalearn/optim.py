@@ -63,10 +63,11 @@ _ELEMENTWISE = (
 )
 
 # A rule call costs a dozen tensor operations, about 40 µs with the Python around them however
-# small the tensor. Parameters below _SMALL elements therefore run together, concatenated into
-# batches of at most _BATCH elements (half a megabyte in float32, so that the temporaries stay
-# in cache). Larger parameters gain nothing from it: the copies in and out cost what the
-# cache saves.
+# small the tensor. Parameters below _SMALL elements therefore run together, in flat buffers
+# (see _Batch). Eager batches hold at most _BATCH elements (half a megabyte in float32, so that
+# the rule's temporaries stay in cache); a compiled update makes no temporaries, so its batch
+# takes every small parameter of the group. Larger parameters gain nothing from it: the copies
+# in and out cost what the cache saves.
 _SMALL = 1 << 15
 _BATCH = 1 << 17
 
@@ -81,7 +82,7 @@ def _plain(value):
 def _update_in_place(rule, x, g, state, ahead):
     """One step of ``rule`` written back into ``x`` and ``state``: what ``compile=True`` compiles.
 
-    ``x``, ``g`` and the state's arrays are flat tensors; ``ahead`` is the gradient at the
+    ``x``, ``g`` and the state's arrays are tensors of one shape; ``ahead`` is the gradient at the
     rule's look-ahead point (Heun) or None. Returns the state entries that have no tensor to be
     written into: the step count and buffers created by this step.
     """
@@ -115,8 +116,10 @@ class RuleOptimizer(torch.optim.Optimizer):
     scheduler does not recompile, while a change of another hyperparameter does.
 
     The built-in rules act on each coordinate alone, so parameters of fewer than 32768
-    elements run together, concatenated, with their state tensors as views into shared flat
-    buffers: one rule call for many small layers. The arithmetic is that of whole parameters.
+    elements run together: the batch copies them and their gradients into flat buffers, runs
+    one rule call, and copies them back; their state tensors are views into flat buffers of the
+    batch. The arithmetic is that of whole parameters. The buffers hold one more copy of the
+    small parameters and of their gradients.
 
     Example, with a rule written by the reader::
 
@@ -137,9 +140,9 @@ class RuleOptimizer(torch.optim.Optimizer):
 
     def _clear_caches(self):
         # Per group: the hyperparameter values last seen and the rule built (and checked) from
-        # them; per batch of parameters: flat state buffers (see _flat_state).
+        # them. The last plan of the step (see _plan) and its batches.
         self._rules = {}
-        self._flat = {}
+        self._plan_key, self._plan_cache = None, ([], [])
 
     @property
     def requires_closure(self) -> bool:
@@ -187,150 +190,100 @@ class RuleOptimizer(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         work = [
-            (rule, p, self._rule_state(rule, p))
-            for rule, group in zip(group_rules, self.param_groups, strict=True)
+            (index, p)
+            for index, group in enumerate(self.param_groups)
             for p in group["params"]
             if p.grad is not None
         ]
         if self.requires_closure:
-            grads = [p.grad.clone() for _, p, _ in work]
-            ahead = self._gradients_ahead(work, grads, closure)
+            states = [self._rule_state(group_rules[i], p) for i, p in work]
+            grads = [p.grad.clone() for _, p in work]
+            ahead = self._gradients_ahead(group_rules, work, states, grads, closure)
         else:
-            grads, ahead = [p.grad for _, p, _ in work], [None] * len(work)
-        for batch in self._batches(work):
-            rule, _, state = work[batch[0]]
-            params = [work[i][1] for i in batch]
-            batch_grads = [grads[i] for i in batch]
-            batch_ahead = None if ahead[batch[0]] is None else [ahead[i] for i in batch]
-            if self.compile or len(batch) > 1:
-                update = self._compiled_update() if self.compile else _update_in_place
-                self._step_in_place(update, rule, params, batch_grads, batch_ahead, state)
+            grads, ahead = [p.grad for _, p in work], None
+        update = self._compiled_update() if self.compile else _update_in_place
+        for entry in self._plan(group_rules, work):
+            if isinstance(entry, _Batch):
+                entry.run(update, group_rules[entry.group], grads, ahead)
+                continue
+            index, p = work[entry]
+            rule = group_rules[index]
+            g_ahead = None if ahead is None else ahead[entry]
+            if self.compile:
+                self._step_compiled(update, rule, p, grads[entry], g_ahead)
             else:
-                self._step_one(rule, params[0], batch_grads[0], batch_ahead, state)
+                self._step_one(rule, p, grads[entry], g_ahead)
         return loss
 
-    def _batches(self, work):
-        """The parameters that take one update together, as indices into ``work``.
+    def _plan(self, group_rules, work):
+        """How this step's parameters are updated: a list of batches and indices into ``work``.
 
-        Small parameters of an elementwise rule are batched by group, dtype, device and state
-        layout; every other parameter goes alone.
+        Small parameters of an elementwise rule run together as a :class:`_Batch`, grouped by
+        param group, dtype, device and state layout; every other parameter goes alone. The
+        plan is kept while the same parameters have gradients and the batches' state is still
+        the optimizer's.
         """
-        batches, open_batches, elementwise = [], {}, {}
-        for i, (rule, p, state) in enumerate(work):
-            if id(rule) not in elementwise:
-                elementwise[id(rule)] = type(rule) in _ELEMENTWISE and all(
-                    np.ndim(v) == 0
-                    for v in rule.hyperparameters().values()
-                    if not isinstance(v, tuple)
-                )
-            if p.numel() >= _SMALL or not elementwise[id(rule)]:
-                batches.append([i])
+        elementwise = tuple(
+            type(rule) in _ELEMENTWISE
+            and all(np.ndim(v) == 0 for v in rule.hyperparameters().values()
+                    if not isinstance(v, tuple))
+            for rule in group_rules
+        )
+        key = (elementwise, tuple(id(p) for _, p in work))
+        if self._plan_key == key and all(e.valid() for e in self._plan_cache[1]):
+            return self._plan_cache[0]
+        limit = None if self.compile else _BATCH
+        plan, batches, open_batches = [], [], {}
+        for i, (index, p) in enumerate(work):
+            if p.numel() >= _SMALL or not elementwise[index]:
+                plan.append(i)
                 continue
+            state = self._rule_state(group_rules[index], p)
             signature = (
-                id(rule),
+                index,
                 p.dtype,
                 p.device,
                 tuple((k, v if k == "step" else v is None) for k, v in state.items()),
             )
-            batch = open_batches.get(signature)
-            if batch is None or batch[1] + p.numel() > _BATCH:
-                batch = open_batches[signature] = [[], 0]
-                batches.append(batch[0])
-            batch[0].append(i)
-            batch[1] += p.numel()
-        return batches
+            members = open_batches.get(signature)
+            if members is None or (limit and members[1] + p.numel() > limit):
+                members = open_batches[signature] = [[], 0]
+                plan.append(members)
+            members[0].append(i)
+            members[1] += p.numel()
+        for n, entry in enumerate(plan):
+            if isinstance(entry, list):
+                indices = entry[0]
+                if len(indices) == 1:
+                    plan[n] = indices[0]
+                else:
+                    index = work[indices[0]][0]
+                    plan[n] = _Batch(self, group_rules[index], index, indices, work)
+                    batches.append(plan[n])
+        self._plan_key, self._plan_cache = key, (plan, batches)
+        return plan
 
     def _compiled_update(self):
         if self._compiled is None:
             self._compiled = _compile(_update_in_place)
         return self._compiled
 
-    def _step_one(self, rule, p, g, ahead, state):
-        grad_fn = None if ahead is None else (lambda _x, a=ahead[0]: a)
-        x, new_state = rule.step(p.detach(), g, state, grad_fn=grad_fn)
+    def _step_one(self, rule, p, g, g_ahead):
+        """The eager step of one parameter: the rule's own out-of-place arithmetic."""
+        grad_fn = None if g_ahead is None else (lambda _x: g_ahead)
+        x, new_state = rule.step(p.detach(), g, self._rule_state(rule, p), grad_fn=grad_fn)
         p.copy_(x)
         if new_state:
             self._store_state(p, new_state)
 
-    def _step_in_place(self, update, rule, params, grads, ahead, state):
-        """``update`` (``_update_in_place``, compiled or not) on one parameter or on a batch.
-
-        A batch of small parameters runs concatenated; its state lives in flat buffers, of
-        which ``self.state[p]`` holds views.
-        """
-        if len(params) == 1:
-            x, g, flat = params[0].detach(), grads[0], dict(state)
-            g_ahead = None if ahead is None else ahead[0]
-        else:
-            flat = self._flat_state(rule, params, state)
-            x, g = _cat(p.detach() for p in params), _cat(grads)
-            g_ahead = None if ahead is None else _cat(ahead)
-        inputs = dict(flat)
+    def _step_compiled(self, update, rule, p, g, g_ahead):
+        """The compiled in-place update of one parameter."""
+        state = self._rule_state(rule, p)
+        inputs = dict(state)
         if "step" in inputs:
-            # Compiled code takes the count as a tensor, so a new step does not recompile.
-            step = int(inputs["step"])
-            inputs["step"] = torch.tensor(float(step), dtype=torch.float64) if self.compile else step
-        created = update(rule, x, g, inputs, g_ahead)
-        if len(params) == 1:
-            self._store_state(params[0], {**flat, **created})
-        else:
-            self._write_back(params, x)
-            self._store_created(params, flat, created)
-
-    @staticmethod
-    def _write_back(params, x):
-        for p, chunk in zip(params, x.split([p.numel() for p in params]), strict=True):
-            p.copy_(chunk.view_as(p))
-
-    def _flat_state(self, rule, params, first_state):
-        """The rule's state for ``params`` as one flat tensor per key, shared with self.state.
-
-        ``self.state[p][key]`` is a view into the flat tensor, so that the state keeps
-        torch.optim's per-parameter layout. The buffers are rebuilt when the views are no
-        longer the state (after ``load_state_dict``, for instance).
-        """
-        key = tuple(map(id, params))
-        record = self._flat.get(key)
-        if record is None or not all(
-            self.state[p].get(name) is view
-            for p, views in zip(params, record["views"], strict=True)
-            for name, view in views.items()
-        ):
-            record = self._flat[key] = self._build_flat_state(rule, params, first_state)
-        flat = dict(record["flat"])
-        if "step" in first_state:
-            flat["step"] = first_state["step"]
-        return flat
-
-    def _build_flat_state(self, rule, params, first_state):
-        states = [first_state, *(self._rule_state(rule, p) for p in params[1:])]
-        flat, views = {}, [{} for _ in params]
-        for name, value in first_state.items():
-            if name == "step":
-                continue
-            flat[name] = None if value is None else _cat(state[name] for state in states)
-            if value is not None:
-                self._bind(params, flat[name], name, views)
-        return {"flat": flat, "views": views}
-
-    def _bind(self, params, flat, key, views):
-        """Make ``self.state[p][key]`` the slices of ``flat`` that belong to each parameter."""
-        offset = 0
-        for p, p_views in zip(params, views, strict=True):
-            view = flat[offset : offset + p.numel()].view_as(p)
-            self.state[p][key] = p_views[key] = view
-            offset += p.numel()
-
-    def _store_created(self, params, flat, created):
-        """Store what a step produced besides in-place updates: counts and new buffers."""
-        record = self._flat[tuple(map(id, params))]
-        for key, value in created.items():
-            if key == "step":
-                for p in params:
-                    self.state[p]["step"] = torch.tensor(float(value), dtype=_step_dtype())
-            elif flat.get(key) is None and value is not None:
-                record["flat"][key] = value
-                self._bind(params, value, key, record["views"])
+            inputs["step"] = _step_input(inputs["step"])
+        created = update(rule, p.detach(), g, inputs, g_ahead)
+        self._store_state(p, {**state, **created})
 
     def _rule_state(self, rule, p):
         """The rule's view of ``self.state[p]``: step counts as Python numbers."""
@@ -346,17 +299,92 @@ class RuleOptimizer(torch.optim.Optimizer):
                 value = torch.tensor(float(value), dtype=_step_dtype())
             state[key] = value
 
-    def _gradients_ahead(self, work, grads, closure):
+    def _gradients_ahead(self, group_rules, work, states, grads, closure):
         """Gradients at the points where the rules look ahead, all parameters moved at once."""
-        here = [p.detach().clone() for _, p, _ in work]
-        for (rule, p, state), g in zip(work, grads, strict=True):
-            p.copy_(rule.predict(p.detach(), g, state))
+        here = [p.detach().clone() for _, p in work]
+        for (index, p), state, g in zip(work, states, grads, strict=True):
+            p.copy_(group_rules[index].predict(p.detach(), g, state))
         with torch.enable_grad():
             closure()
-        ahead = [torch.zeros_like(p) if p.grad is None else p.grad.clone() for _, p, _ in work]
-        for (_, p, _), x in zip(work, here, strict=True):
+        ahead = [torch.zeros_like(p) if p.grad is None else p.grad.clone() for _, p in work]
+        for (_, p), x in zip(work, here, strict=True):
             p.copy_(x)
         return ahead
+
+
+class _Batch:
+    """Small parameters of one param group, updated together by one call of the update.
+
+    The batch keeps flat buffers of its total size: ``x`` and ``g`` for the parameters and
+    their gradients, and one per state entry, of which ``optimizer.state[p]`` holds views (so
+    the state keeps torch.optim's per-parameter layout and ``state_dict`` is unchanged). A step
+    copies the parameters and gradients in, runs the update on the flat tensors, copies the
+    parameters back and advances the step counts in place.
+    """
+
+    def __init__(self, optimizer, rule, group, indices, work):
+        self.optimizer, self.group, self.indices = optimizer, group, indices
+        self.params = [work[i][1] for i in indices]
+        states = [optimizer._rule_state(rule, p) for p in self.params]
+        self.x = torch.cat([p.detach().reshape(-1) for p in self.params])
+        self.g = torch.empty_like(self.x)
+        self.x_views, self.g_views = self._views(self.x), self._views(self.g)
+        self.owned = []  # (param, its state dict, key, the object this batch put there)
+        self.flat, self.step, self.steps = {}, None, []
+        for key, value in states[0].items():
+            if key == "step":
+                self.step = value
+                self.steps = [torch.tensor(float(value), dtype=_step_dtype()) for _ in states]
+                self._own(key, self.steps)
+            elif value is None:
+                self.flat[key] = None
+            else:
+                self._bind(key, torch.cat([state[key].reshape(-1) for state in states]))
+
+    def _views(self, flat):
+        views, offset = [], 0
+        for p in self.params:
+            views.append(flat[offset : offset + p.numel()].view(p.shape))
+            offset += p.numel()
+        return views
+
+    def _bind(self, key, flat):
+        """Make ``flat`` the batch's ``key`` buffer and its slices the parameters' state."""
+        self.flat[key] = flat
+        self._own(key, self._views(flat))
+
+    def _own(self, key, values):
+        state = self.optimizer.state
+        for p, value in zip(self.params, values, strict=True):
+            state[p][key] = value
+            self.owned.append((p, state[p], key, value))
+
+    def valid(self):
+        """True while every state entry of the batch is still the one it put there."""
+        state = self.optimizer.state
+        return all(state.get(p) is d and d.get(k) is v for p, d, k, v in self.owned)
+
+    def run(self, update, rule, grads, ahead):
+        torch._foreach_copy_(self.x_views, self.params)
+        torch._foreach_copy_(self.g_views, [grads[i] for i in self.indices])
+        g_ahead = None if ahead is None else _cat(ahead[i] for i in self.indices)
+        inputs = dict(self.flat)
+        if self.step is not None:
+            inputs["step"] = _step_input(self.step) if self.optimizer.compile else self.step
+        created = update(rule, self.x, self.g, inputs, g_ahead)
+        torch._foreach_copy_(self.params, self.x_views)
+        for key, value in created.items():
+            if key == "step":
+                self.step = value.item() if isinstance(value, torch.Tensor) else value
+                torch._foreach_zero_(self.steps)
+                torch._foreach_add_(self.steps, float(self.step))
+            elif value is not None:  # a buffer the first step creates, such as momentum's
+                self._bind(key, value)
+
+
+def _step_input(step):
+    """The step count as compiled code takes it: a tensor, so a new count does not recompile."""
+    return torch.tensor(float(step), dtype=torch.float64)
 
 
 def _compile(function):

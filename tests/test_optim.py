@@ -350,3 +350,40 @@ def test_rule_optimizer_runs_a_readers_rule():
         assert optimizer.state[p]["step"].item() == 1
     scheduler.step()
     assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
+
+
+def _perturbed_run(make, steps=30):
+    """Adam where one bias misses every other gradient and the state is edited midway.
+
+    Small parameters run batched; the batch must follow a changing set of gradients, a state
+    entry replaced by a new tensor and one changed in place, as torch.optim does.
+    """
+    model = mlp()
+    optimizer = make(model.parameters())
+    x, y = data()
+    weight, bias = model[0].weight, model[0].bias
+    for step in range(steps):
+        optimizer.zero_grad()
+        loss(model, x, y).backward()
+        if 10 <= step < 20 and step % 2 == 0:
+            bias.grad = None
+        if step == 20:
+            optimizer.state[weight]["exp_avg"] = torch.full_like(weight, 0.01)
+        if step == 22:
+            optimizer.state[bias]["exp_avg_sq"].mul_(4)
+        optimizer.step()
+    steps_taken = [optimizer.state[p]["step"].item() for p in model.parameters()]
+    return flat(model), steps_taken
+
+
+@pytest.mark.parametrize(
+    "compile", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["eager", "compiled"]
+)
+def test_batched_parameters_follow_changing_gradients_and_state(compile):
+    ours, our_steps = _perturbed_run(lambda p: optim.Adam(p, lr=0.01, compile=compile))
+    reference, steps = _perturbed_run(lambda p: torch.optim.Adam(p, lr=0.01))
+    assert steps == [30, 25, 30, 30] and our_steps == steps
+    if compile:
+        torch.testing.assert_close(ours, reference, rtol=0, atol=1e-10)
+    else:
+        assert torch.equal(ours, reference), (ours - reference).abs().max().item()
