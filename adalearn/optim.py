@@ -70,6 +70,7 @@ _ELEMENTWISE = (
 # in and out cost what the cache saves.
 _SMALL = 1 << 15
 _BATCH = 1 << 17
+_COMPILED_BATCH = None
 
 
 def _plain(value):
@@ -116,10 +117,13 @@ class RuleOptimizer(torch.optim.Optimizer):
     scheduler does not recompile, while a change of another hyperparameter does.
 
     The built-in rules act on each coordinate alone, so parameters of fewer than 32768
-    elements run together: the batch copies them and their gradients into flat buffers, runs
-    one rule call, and copies them back; their state tensors are views into flat buffers of the
-    batch. The arithmetic is that of whole parameters. The buffers hold one more copy of the
-    small parameters and of their gradients.
+    elements run together: one rule call on flat buffers of the batch, into which their state
+    tensors are views. The arithmetic is that of whole parameters. Eager, the batch copies the
+    parameters in and back around the call. With ``compile=True`` the small parameters of a
+    group instead become views into one flat buffer (``p.data``; each stays the same
+    ``Parameter`` with its shape and values), so that only the gradients are copied. A
+    parameter later given new storage (``p.data = ...``, ``model.to(...)``) is taken into a
+    new buffer at the next step.
 
     Example, with a rule written by the reader::
 
@@ -232,7 +236,7 @@ class RuleOptimizer(torch.optim.Optimizer):
         key = (elementwise, tuple(id(p) for _, p in work))
         if self._plan_key == key and all(e.valid() for e in self._plan_cache[1]):
             return self._plan_cache[0]
-        limit = None if self.compile else _BATCH
+        limit = _COMPILED_BATCH if self.compile else _BATCH
         plan, batches, open_batches = [], [], {}
         for i, (index, p) in enumerate(work):
             if p.numel() >= _SMALL or not elementwise[index]:
@@ -258,7 +262,9 @@ class RuleOptimizer(torch.optim.Optimizer):
                     plan[n] = indices[0]
                 else:
                     index = work[indices[0]][0]
-                    plan[n] = _Batch(self, group_rules[index], index, indices, work)
+                    plan[n] = _Batch(
+                        self, group_rules[index], index, indices, work, adopt=self.compile
+                    )
                     batches.append(plan[n])
         self._plan_key, self._plan_cache = key, (plan, batches)
         return plan
@@ -318,17 +324,21 @@ class _Batch:
     The batch keeps flat buffers of its total size: ``x`` and ``g`` for the parameters and
     their gradients, and one per state entry, of which ``optimizer.state[p]`` holds views (so
     the state keeps torch.optim's per-parameter layout and ``state_dict`` is unchanged). A step
-    copies the parameters and gradients in, runs the update on the flat tensors, copies the
-    parameters back and advances the step counts in place.
+    copies the gradients in, runs the update on the flat tensors and advances the step counts
+    in place. The parameters are copied in and back around the update, or, when ``adopt`` is
+    true, become views into ``x`` themselves (``p.data``), so that nothing is copied.
     """
 
-    def __init__(self, optimizer, rule, group, indices, work):
-        self.optimizer, self.group, self.indices = optimizer, group, indices
+    def __init__(self, optimizer, rule, group, indices, work, adopt):
+        self.optimizer, self.group, self.indices, self.adopt = optimizer, group, indices, adopt
         self.params = [work[i][1] for i in indices]
         states = [optimizer._rule_state(rule, p) for p in self.params]
         self.x = torch.cat([p.detach().reshape(-1) for p in self.params])
         self.g = torch.empty_like(self.x)
         self.x_views, self.g_views = self._views(self.x), self._views(self.g)
+        if adopt:
+            for p, view in zip(self.params, self.x_views, strict=True):
+                p.data = view
         self.owned = []  # (param, its state dict, key, the object this batch put there)
         self.flat, self.step, self.steps = {}, None, []
         for key, value in states[0].items():
@@ -360,19 +370,27 @@ class _Batch:
             self.owned.append((p, state[p], key, value))
 
     def valid(self):
-        """True while every state entry of the batch is still the one it put there."""
+        """True while every state entry of the batch is still the one it put there (and every
+        adopted parameter still a view into ``x``)."""
         state = self.optimizer.state
+        if self.adopt and any(
+            p.data_ptr() != view.data_ptr()
+            for p, view in zip(self.params, self.x_views, strict=True)
+        ):
+            return False
         return all(state.get(p) is d and d.get(k) is v for p, d, k, v in self.owned)
 
     def run(self, update, rule, grads, ahead):
-        torch._foreach_copy_(self.x_views, self.params)
+        if not self.adopt:
+            torch._foreach_copy_(self.x_views, self.params)
         torch._foreach_copy_(self.g_views, [grads[i] for i in self.indices])
         g_ahead = None if ahead is None else _cat(ahead[i] for i in self.indices)
         inputs = dict(self.flat)
         if self.step is not None:
             inputs["step"] = _step_input(self.step) if self.optimizer.compile else self.step
         created = update(rule, self.x, self.g, inputs, g_ahead)
-        torch._foreach_copy_(self.params, self.x_views)
+        if not self.adopt:
+            torch._foreach_copy_(self.params, self.x_views)
         for key, value in created.items():
             if key == "step":
                 self.step = value.item() if isinstance(value, torch.Tensor) else value
@@ -399,14 +417,7 @@ def _compile(function):
     copy = types.FunctionType(code, function.__globals__, function.__name__)
     compiled = torch.compile(copy, backend=_inductor_with_scalars, dynamic=True, fullgraph=True)
 
-    def call(*args):
-        # Hyperparameters other than the learning rate become constants of the compiled code.
-        # As tensor inputs they would be reloaded, and beta ** t recomputed, for every
-        # 16 elements: the compiler cannot prove that the stores leave them unchanged.
-        with torch._dynamo.config.patch(specialize_float=True):
-            return compiled(*args)
-
-    return call
+    return compiled
 
 
 def _inductor_with_scalars(graph_module, example_inputs):

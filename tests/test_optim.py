@@ -353,10 +353,11 @@ def test_rule_optimizer_runs_a_readers_rule():
 
 
 def _perturbed_run(make, steps=30):
-    """Adam where one bias misses every other gradient and the state is edited midway.
+    """Adam where one bias misses every other gradient, and state and weights are edited.
 
     Small parameters run batched; the batch must follow a changing set of gradients, a state
-    entry replaced by a new tensor and one changed in place, as torch.optim does.
+    entry replaced by a new tensor, one changed in place and a weight given new storage, as
+    torch.optim does.
     """
     model = mlp()
     optimizer = make(model.parameters())
@@ -371,6 +372,8 @@ def _perturbed_run(make, steps=30):
             optimizer.state[weight]["exp_avg"] = torch.full_like(weight, 0.01)
         if step == 22:
             optimizer.state[bias]["exp_avg_sq"].mul_(4)
+        if step == 25:
+            weight.data = weight.detach() * 0.5  # new storage, as model.to() would give
         optimizer.step()
     steps_taken = [optimizer.state[p]["step"].item() for p in model.parameters()]
     return flat(model), steps_taken
