@@ -64,10 +64,10 @@ _ELEMENTWISE = (
 
 # A rule call costs a dozen tensor operations, about 40 µs with the Python around them however
 # small the tensor. Parameters below _SMALL elements therefore run together, in flat buffers
-# (see _Batch). Eager batches hold at most _BATCH elements (half a megabyte in float32, so that
-# the rule's temporaries stay in cache); a compiled update makes no temporaries, so its batch
-# takes every small parameter of the group. Larger parameters gain nothing from it: the copies
-# in and out cost what the cache saves.
+# (see _Batch). Eager batches hold at most _BATCH elements (half a megabyte in float32), so that
+# the rule's temporaries stay in cache and come from the allocator's free lists; for the same
+# reason an eager step on a larger parameter runs in blocks of _BATCH elements. A compiled
+# update makes no temporaries, so its batch takes every small parameter of the group.
 _SMALL = 1 << 15
 _BATCH = 1 << 17
 _COMPILED_BATCH = None
@@ -206,7 +206,9 @@ class RuleOptimizer(torch.optim.Optimizer):
         else:
             grads, ahead = [p.grad for _, p in work], None
         update = self._compiled_update() if self.compile else _update_in_place
-        for entry in self._plan(group_rules, work):
+        plan = self._plan(group_rules, work)
+        elementwise = self._plan_key[0]
+        for entry in plan:
             if isinstance(entry, _Batch):
                 entry.run(update, group_rules[entry.group], grads, ahead)
                 continue
@@ -215,6 +217,8 @@ class RuleOptimizer(torch.optim.Optimizer):
             g_ahead = None if ahead is None else ahead[entry]
             if self.compile:
                 self._step_compiled(update, rule, p, grads[entry], g_ahead)
+            elif elementwise[index] and p.numel() > _BATCH:
+                self._step_blocked(rule, p, grads[entry], g_ahead)
             else:
                 self._step_one(rule, p, grads[entry], g_ahead)
         return loss
@@ -281,6 +285,33 @@ class RuleOptimizer(torch.optim.Optimizer):
         p.copy_(x)
         if new_state:
             self._store_state(p, new_state)
+
+    def _step_blocked(self, rule, p, g, g_ahead):
+        """The eager step of a large parameter, _BATCH elements at a time, written in place.
+
+        The rule's temporaries are then the size of a block: they stay in cache and come from
+        the allocator's free lists, where whole-parameter temporaries would be fresh pages.
+        Each element sees the same operations, so the result is the same to the last bit.
+        """
+        state = self._rule_state(rule, p)
+        tensors = [p, g, *([] if g_ahead is None else [g_ahead])]
+        tensors += [v for k, v in state.items() if k != "step"]
+        if any(v is None or not v.is_contiguous() for v in tensors):
+            return self._step_one(rule, p, g, g_ahead)  # first steps, or unusual layouts
+        flat = [t.detach().view(-1) for t in tensors[: 3 if g_ahead is not None else 2]]
+        x, g = flat[0], flat[1]
+        ahead = flat[2] if g_ahead is not None else None
+        buffers = {k: v if k == "step" else v.view(-1) for k, v in state.items()}
+        for start in range(0, x.numel(), _BATCH):
+            block = slice(start, start + _BATCH)
+            created = _update_in_place(
+                rule,
+                x[block],
+                g[block],
+                {k: v if k == "step" else v[block] for k, v in buffers.items()},
+                None if ahead is None else ahead[block],
+            )
+        self._store_state(p, {**state, **created})
 
     def _step_compiled(self, update, rule, p, g, g_ahead):
         """The compiled in-place update of one parameter."""

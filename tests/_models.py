@@ -17,6 +17,22 @@ def mlp(dtype=torch.float64, seed=0):
     return model
 
 
+def wide_mlp(dtype=torch.float64, seed=0, width=200):
+    """A tanh network with a hidden layer of ``width``² weights, above 32768 by default.
+
+    adalearn.optim updates such a layer on its own, not batched with the small ones.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(INPUTS, width), torch.nn.Tanh(), torch.nn.Linear(width, width),
+        torch.nn.Tanh(), torch.nn.Linear(width, OUTPUTS),
+    ).to(dtype)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=generator, dtype=dtype) / p.shape[-1] ** 0.5)
+    return model
+
+
 def data(dtype=torch.float64, seed=1):
     """Inputs and targets far from what the network starts at.
 

@@ -4,7 +4,7 @@ import io
 
 import pytest
 import torch
-from _models import data, flat, loss, mlp
+from _models import data, flat, loss, mlp, wide_mlp
 
 from adalearn import optim
 
@@ -23,19 +23,6 @@ CONFIGS = {
     "AdamW": {"lr": 0.01, "weight_decay": 0.5},
     "Adamax": {"lr": 0.01, "weight_decay": 0.1},
 }
-
-
-def wide_mlp(dtype=torch.float64, seed=0):
-    """A network with one layer above 32768 weights, which is updated on its own."""
-    generator = torch.Generator().manual_seed(seed)
-    model = torch.nn.Sequential(
-        torch.nn.Linear(5, 200), torch.nn.Tanh(), torch.nn.Linear(200, 200), torch.nn.Tanh(),
-        torch.nn.Linear(200, 3),
-    ).to(dtype)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=generator, dtype=dtype) / p.shape[-1] ** 0.5)
-    return model
 
 
 def build(cls, model, kwargs, **extra):

@@ -6,7 +6,7 @@ import io
 
 import pytest
 import torch
-from _models import data, flat, loss, mlp, train
+from _models import data, flat, loss, mlp, train, wide_mlp
 
 from adalearn import optim
 
@@ -89,6 +89,20 @@ def test_parity_with_torch_optim(name, kwargs, setup, dtype):
     reference = run(getattr(torch.optim, name), kwargs, setup, dtype)
     assert not torch.equal(reference, flat(mlp(dtype))), "the reference did not move"
     assert torch.equal(ours, reference), (ours - reference).abs().max().item()
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+def test_large_parameters_match_torch_optim_bit_for_bit(name, dtype):
+    """A 400×400 layer is updated in blocks of 131072 elements; the bits stay torch.optim's."""
+    kwargs, setup = CONFIGS[name][1]
+    results = []
+    for cls in (getattr(optim, name), getattr(torch.optim, name)):
+        model = wide_mlp(dtype, width=400)
+        optimizer, scheduler = build(cls, model, kwargs, setup)
+        results.append(train(model, optimizer, *data(dtype), 30, scheduler))
+    assert not torch.equal(results[1], flat(wide_mlp(dtype, width=400))), "nothing moved"
+    assert torch.equal(*results), (results[0] - results[1]).abs().max().item()
 
 
 def one_step(model, optimizer):
