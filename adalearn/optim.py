@@ -70,6 +70,8 @@ _ELEMENTWISE = (
 # update makes no temporaries, so its batch takes every small parameter of the group.
 _SMALL = 1 << 15
 _BATCH = 1 << 17
+_PER_CALL = 8
+_RECOMPILE_LIMIT = 32
 _COMPILED_BATCH = None
 
 
@@ -97,6 +99,14 @@ def _update_in_place(rule, x, g, state, ahead):
         else:
             created[key] = value
     return created
+
+
+def _update_each(rule, xs, gs, states, aheads):
+    """:func:`_update_in_place` on each parameter of a list: one compiled call for them all."""
+    return [
+        _update_in_place(rule, x, g, state, ahead)
+        for x, g, state, ahead in zip(xs, gs, states, aheads, strict=True)
+    ]
 
 
 class RuleOptimizer(torch.optim.Optimizer):
@@ -205,9 +215,10 @@ class RuleOptimizer(torch.optim.Optimizer):
             ahead = self._gradients_ahead(group_rules, work, states, grads, closure)
         else:
             grads, ahead = [p.grad for _, p in work], None
-        update = self._compiled_update() if self.compile else _update_in_place
+        update = self._compiled_update() if self.compile else _update_each
         plan = self._plan(group_rules, work)
         elementwise = self._plan_key[0]
+        alone = {}  # param group -> the parameters that compiled code updates one by one
         for entry in plan:
             if isinstance(entry, _Batch):
                 entry.run(update, group_rules[entry.group], grads, ahead)
@@ -216,11 +227,25 @@ class RuleOptimizer(torch.optim.Optimizer):
             rule = group_rules[index]
             g_ahead = None if ahead is None else ahead[entry]
             if self.compile:
-                self._step_compiled(update, rule, p, grads[entry], g_ahead)
+                alone.setdefault(index, []).append(entry)
             elif elementwise[index] and p.numel() > _BATCH:
                 self._step_blocked(rule, p, grads[entry], g_ahead)
             else:
                 self._step_one(rule, p, grads[entry], g_ahead)
+        for index, entries in alone.items():
+            # A compiled call costs about 50 µs before its loops run: one call updates up to
+            # _PER_CALL parameters, in chunks of equal length so that one compilation serves.
+            chunks = -(-len(entries) // _PER_CALL)
+            size = -(-len(entries) // chunks)
+            for start in range(0, len(entries), size):
+                chunk = entries[start : start + size]
+                self._step_compiled(
+                    update,
+                    group_rules[index],
+                    [work[i][1] for i in chunk],
+                    [grads[i] for i in chunk],
+                    [None if ahead is None else ahead[i] for i in chunk],
+                )
         return loss
 
     def _plan(self, group_rules, work):
@@ -275,7 +300,7 @@ class RuleOptimizer(torch.optim.Optimizer):
 
     def _compiled_update(self):
         if self._compiled is None:
-            self._compiled = _compile(_update_in_place)
+            self._compiled = _compile(_update_each)
         return self._compiled
 
     def _step_one(self, rule, p, g, g_ahead):
@@ -313,14 +338,28 @@ class RuleOptimizer(torch.optim.Optimizer):
             )
         self._store_state(p, {**state, **created})
 
-    def _step_compiled(self, update, rule, p, g, g_ahead):
-        """The compiled in-place update of one parameter."""
-        state = self._rule_state(rule, p)
-        inputs = dict(state)
-        if "step" in inputs:
-            inputs["step"] = _step_input(inputs["step"])
-        created = update(rule, p.detach(), g, inputs, g_ahead)
-        self._store_state(p, {**state, **created})
+    def _step_compiled(self, update, rule, params, grads, aheads):
+        """The compiled in-place update of several parameters, each on its own, in one call."""
+        states = [self._rule_state(rule, p) for p in params]
+        inputs = [dict(state) for state in states]
+        for entries in inputs:
+            if "step" in entries:
+                entries["step"] = _step_input(entries["step"])
+        xs, gs = [p.detach() for p in params], list(grads)
+        for i, entries in enumerate(inputs):
+            tensors = [xs[i], gs[i], *(v for k, v in entries.items() if k != "step")]
+            if aheads[i] is not None:
+                tensors.append(aheads[i])
+            if all(t is not None and t.is_contiguous() for t in tensors):
+                # Flat, so that layers of any shape share the compiled code.
+                xs[i], gs[i] = xs[i].view(-1), gs[i].view(-1)
+                aheads[i] = None if aheads[i] is None else aheads[i].view(-1)
+                for k, v in entries.items():
+                    if k != "step":
+                        entries[k] = v.view(-1)
+        created = update(rule, xs, gs, inputs, aheads)
+        for p, state, new in zip(params, states, created, strict=True):
+            self._store_state(p, {**state, **new})
 
     def _rule_state(self, rule, p):
         """The rule's view of ``self.state[p]``: step counts as Python numbers."""
@@ -419,7 +458,7 @@ class _Batch:
         inputs = dict(self.flat)
         if self.step is not None:
             inputs["step"] = _step_input(self.step) if self.optimizer.compile else self.step
-        created = update(rule, self.x, self.g, inputs, g_ahead)
+        (created,) = update(rule, [self.x], [self.g], [inputs], [g_ahead])
         if not self.adopt:
             torch._foreach_copy_(self.params, self.x_views)
         for key, value in created.items():
@@ -440,15 +479,32 @@ def _compile(function):
     """``function`` compiled by :func:`torch.compile`, with its own cache of compiled variants.
 
     torch.compile keeps the variants compiled for a function (one per dtype, per set of
-    hyperparameter constants, ...) on its code object, at most
-    ``torch._dynamo.config.recompile_limit`` of them for the whole process, and runs it
-    uncompiled past that. A copy of the code gives each optimizer a budget of its own.
+    hyperparameter constants, per number of parameters in a call, ...) on its code object, at
+    most ``torch._dynamo.config.recompile_limit`` of them, and runs it uncompiled past that.
+    A copy of the code gives each optimizer a budget of its own, of _RECOMPILE_LIMIT.
     """
     code = function.__code__.replace()
     copy = types.FunctionType(code, function.__globals__, function.__name__)
     compiled = torch.compile(copy, backend=_inductor_with_scalars, dynamic=True, fullgraph=True)
+    config, shapes = torch._dynamo.config, torch.fx.experimental._config
 
-    return compiled
+    def call(*args):
+        # Hyperparameters other than the learning rate must stay constants of the compiled
+        # code, also when a new state layout recompiles it (dynamo would then make every
+        # float an input). As inputs they are loaded again for every 16 elements, and
+        # beta ** t recomputed there. Every parameter gets a length of its own, so that
+        # chunks of parameters with other sizes reuse the code. Read only when compiling.
+        saved = (config.specialize_float, config.automatic_dynamic_shapes,
+                 config.recompile_limit, shapes.use_duck_shape)
+        config.specialize_float, config.automatic_dynamic_shapes = True, False
+        config.recompile_limit, shapes.use_duck_shape = _RECOMPILE_LIMIT, False
+        try:
+            return compiled(*args)
+        finally:
+            (config.specialize_float, config.automatic_dynamic_shapes,
+             config.recompile_limit, shapes.use_duck_shape) = saved
+
+    return call
 
 
 def _inductor_with_scalars(graph_module, example_inputs):
