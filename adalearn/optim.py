@@ -64,12 +64,12 @@ _ELEMENTWISE = (
 
 # A rule call costs a dozen tensor operations, about 40 µs with the Python around them however
 # small the tensor. Parameters below _SMALL elements therefore run together, in flat buffers
-# (see _Batch). Eager batches hold at most _BATCH elements (half a megabyte in float32), so that
+# (see _Batch). Eager batches hold at most _BATCH elements (a megabyte in float32), so that
 # the rule's temporaries stay in cache and come from the allocator's free lists; for the same
 # reason an eager step on a larger parameter runs in blocks of _BATCH elements. A compiled
 # update makes no temporaries, so its batch takes every small parameter of the group.
 _SMALL = 1 << 15
-_BATCH = 1 << 17
+_BATCH = 1 << 18
 _PER_CALL = 8
 _RECOMPILE_LIMIT = 32
 _COMPILED_BATCH = None
