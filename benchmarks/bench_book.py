@@ -6,10 +6,10 @@
   Budgets: the whole book ≤ 4 min, each kernel ≤ 1 GB.
 - The executed notebooks are then built into HTML in a temporary copy of the book, without
   executing them again, and each page is weighed with the images it shows, as
-  ``tests/test_book.py`` weighs them. Budgets: ≤ 1.5 MB per page, ≤ 30 MB for the site.
+  ``tests/test_book.py`` weighs them (both with ``tools/book_pages.py``). Budgets: ≤ 1.5 MB
+  per page, ≤ 30 MB for the site.
 """
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -22,6 +22,7 @@ import psutil
 import yaml
 
 from benchmarks import table
+from tools.book_pages import page_weight, toc_files
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOK_BUDGET_S, KERNEL_BUDGET_MB = 240, 1024
@@ -34,14 +35,6 @@ nbclient.NotebookClient(notebook, timeout={NOTEBOOK_TIMEOUT}, kernel_name="pytho
                         resources={{"metadata": {{"path": sys.argv[3]}}}}).execute()
 nbformat.write(notebook, sys.argv[2])
 """
-
-
-def _test_book():
-    """tests/test_book.py, for its table-of-contents walk and its page weight."""
-    spec = importlib.util.spec_from_file_location("_test_book", ROOT / "tests" / "test_book.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _environment():
@@ -91,8 +84,7 @@ def build(executed, out):
 
 
 def main():
-    test_book = _test_book()
-    notebooks = [ROOT / f"{name}.ipynb" for name in test_book.toc_files()
+    notebooks = [ROOT / f"{name}.ipynb" for name in toc_files()
                  if (ROOT / f"{name}.ipynb").exists()]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -118,7 +110,7 @@ def main():
         pages = sorted(html.rglob("*.html"))
         rows = []
         for page in pages:
-            mb = test_book.page_weight(page, html) / 1e6
+            mb = page_weight(page, html) / 1e6
             rows.append([str(page.relative_to(html)), f"{mb:.2f}",
                          "yes" if mb <= PAGE_BUDGET_MB else "NO"])
         site = sum(f.stat().st_size for f in html.rglob("*") if f.is_file()) / 1e6

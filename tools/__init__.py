@@ -1,0 +1,1 @@
+"""Scripts and helpers for the repository: not part of the adalearn package."""
