@@ -162,10 +162,13 @@ def test_state_keys_match_torch():
 # Heun: against torch autograd in a hand-written loop, and against the closed form.
 
 
-def test_heun_optimizer_matches_a_hand_written_autograd_loop():
+@pytest.mark.parametrize(
+    "make", [mlp, lambda: wide_mlp(width=600)], ids=["small layers", "a layer in blocks"]
+)
+def test_heun_optimizer_matches_a_hand_written_autograd_loop(make):
     lr = 0.05
     x, y = data()
-    model = mlp()
+    model = make()
     optimizer = optim.Heun(model.parameters(), lr=lr)
 
     def closure():
@@ -174,7 +177,7 @@ def test_heun_optimizer_matches_a_hand_written_autograd_loop():
         value.backward()
         return value
 
-    reference = mlp()
+    reference = make()
     params = list(reference.parameters())
     for _ in range(30):
         returned = optimizer.step(closure)
