@@ -72,7 +72,6 @@ _SMALL = 1 << 15
 _BATCH = 1 << 18
 _PER_CALL = 8
 _RECOMPILE_LIMIT = 32
-_COMPILED_BATCH = None
 
 
 def _plain(value):
@@ -265,7 +264,7 @@ class RuleOptimizer(torch.optim.Optimizer):
         key = (elementwise, tuple(id(p) for _, p in work))
         if self._plan_key == key and all(e.valid() for e in self._plan_cache[1]):
             return self._plan_cache[0]
-        limit = _COMPILED_BATCH if self.compile else _BATCH
+        limit = None if self.compile else _BATCH
         plan, batches, open_batches = [], [], {}
         for i, (index, p) in enumerate(work):
             if p.numel() >= _SMALL or not elementwise[index]:
@@ -323,9 +322,8 @@ class RuleOptimizer(torch.optim.Optimizer):
         tensors += [v for k, v in state.items() if k != "step"]
         if any(v is None or not v.is_contiguous() for v in tensors):
             return self._step_one(rule, p, g, g_ahead)  # first steps, or unusual layouts
-        flat = [t.detach().view(-1) for t in tensors[: 3 if g_ahead is not None else 2]]
-        x, g = flat[0], flat[1]
-        ahead = flat[2] if g_ahead is not None else None
+        x, g = p.detach().view(-1), g.view(-1)
+        ahead = None if g_ahead is None else g_ahead.view(-1)
         buffers = {k: v if k == "step" else v.view(-1) for k, v in state.items()}
         for start in range(0, x.numel(), _BATCH):
             block = slice(start, start + _BATCH)
