@@ -17,16 +17,18 @@ def mlp(dtype=torch.float64, seed=0):
     return model
 
 
-def wide_mlp(dtype=torch.float64, seed=0, width=200):
-    """A tanh network with a hidden layer of ``width``² weights, above 32768 by default.
+def wide_mlp(dtype=torch.float64, seed=0, widths=(200, 200)):
+    """A tanh network with hidden layers of the given widths: 200 × 200 weights by default.
 
-    adalearn.optim updates such a layer on its own, not batched with the small ones.
+    adalearn.optim updates a layer above 32768 weights on its own, not batched with the
+    small ones.
     """
     generator = torch.Generator().manual_seed(seed)
-    model = torch.nn.Sequential(
-        torch.nn.Linear(INPUTS, width), torch.nn.Tanh(), torch.nn.Linear(width, width),
-        torch.nn.Tanh(), torch.nn.Linear(width, OUTPUTS),
-    ).to(dtype)
+    sizes = [INPUTS, *widths, OUTPUTS]
+    layers = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=False):
+        layers += [torch.nn.Linear(fan_in, fan_out), torch.nn.Tanh()]
+    model = torch.nn.Sequential(*layers[:-1]).to(dtype)
     with torch.no_grad():
         for p in model.parameters():
             p.copy_(torch.randn(p.shape, generator=generator, dtype=dtype) / p.shape[-1] ** 0.5)

@@ -100,10 +100,10 @@ def test_large_parameters_match_torch_optim_bit_for_bit(name, dtype):
         kwargs = {**kwargs, "lr": kwargs["lr"] / 10}
     results = []
     for cls in (getattr(optim, name), getattr(torch.optim, name)):
-        model = wide_mlp(dtype, width=600)
+        model = wide_mlp(dtype, widths=(600, 600))
         optimizer, scheduler = build(cls, model, kwargs, setup)
         results.append(train(model, optimizer, *data(dtype), 30, scheduler))
-    assert not torch.equal(results[1], flat(wide_mlp(dtype, width=600))), "nothing moved"
+    assert not torch.equal(results[1], flat(wide_mlp(dtype, widths=(600, 600)))), "nothing moved"
     assert torch.isfinite(results[1]).all()
     assert torch.equal(*results), (results[0] - results[1]).abs().max().item()
 
@@ -163,7 +163,7 @@ def test_state_keys_match_torch():
 
 
 @pytest.mark.parametrize(
-    "make", [mlp, lambda: wide_mlp(width=600)], ids=["small layers", "a layer in blocks"]
+    "make", [mlp, lambda: wide_mlp(widths=(600, 600))], ids=["small layers", "a layer in blocks"]
 )
 def test_heun_optimizer_matches_a_hand_written_autograd_loop(make):
     lr = 0.05
