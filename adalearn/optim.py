@@ -217,43 +217,27 @@ class RuleOptimizer(torch.optim.Optimizer):
         update = self._compiled_update() if self.compile else _update_each
         plan = self._plan(group_rules, work)
         elementwise = self._plan_key[0]
-        alone = {}  # param group -> the parameters that compiled code updates one by one
         for entry in plan:
-            if isinstance(entry, _Batch):
+            if isinstance(entry, _Group):
                 entry.run(update, group_rules[entry.group], grads, ahead)
                 continue
             index, p = work[entry]
             rule = group_rules[index]
             g_ahead = None if ahead is None else ahead[entry]
-            if self.compile:
-                alone.setdefault(index, []).append(entry)
-            elif elementwise[index] and p.numel() > _BATCH:
+            if elementwise[index] and p.numel() > _BATCH:
                 self._step_blocked(rule, p, grads[entry], g_ahead)
             else:
                 self._step_one(rule, p, grads[entry], g_ahead)
-        for index, entries in alone.items():
-            # A compiled call costs about 50 µs before its loops run: one call updates up to
-            # _PER_CALL parameters, in chunks of equal length so that one compilation serves.
-            chunks = -(-len(entries) // _PER_CALL)
-            size = -(-len(entries) // chunks)
-            for start in range(0, len(entries), size):
-                chunk = entries[start : start + size]
-                self._step_compiled(
-                    update,
-                    group_rules[index],
-                    [work[i][1] for i in chunk],
-                    [grads[i] for i in chunk],
-                    [None if ahead is None else ahead[i] for i in chunk],
-                )
         return loss
 
     def _plan(self, group_rules, work):
-        """How this step's parameters are updated: a list of batches and indices into ``work``.
+        """How this step's parameters are updated: a list of groups and indices into ``work``.
 
-        Small parameters of an elementwise rule run together as a :class:`_Batch`, grouped by
-        param group, dtype, device and state layout; every other parameter goes alone. The
-        plan is kept while the same parameters have gradients and the batches' state is still
-        the optimizer's.
+        Parameters are grouped by param group, dtype, device and state layout (step count
+        included). Small parameters of an elementwise rule run together as a :class:`_Batch`.
+        With ``compile=True`` the others run as :class:`_Together`, up to _PER_CALL per call;
+        eager, they go one by one. The plan is kept while the same parameters have gradients
+        and every group's state is still the optimizer's.
         """
         elementwise = tuple(
             type(rule) in _ELEMENTWISE
@@ -262,13 +246,14 @@ class RuleOptimizer(torch.optim.Optimizer):
             for rule in group_rules
         )
         key = (elementwise, tuple(id(p) for _, p in work))
-        if self._plan_key == key and all(e.valid() for e in self._plan_cache[1]):
+        if self._plan_key == key and all(group.valid() for group in self._plan_cache[1]):
             return self._plan_cache[0]
         limit = None if self.compile else _BATCH
-        plan, batches, open_batches = [], [], {}
+        members, open_members = [], {}
         for i, (index, p) in enumerate(work):
-            if p.numel() >= _SMALL or not elementwise[index]:
-                plan.append(i)
+            small = p.numel() < _SMALL and elementwise[index]
+            if not (small or self.compile):
+                members.append(i)
                 continue
             state = self._rule_state(group_rules[index], p)
             signature = (
@@ -276,25 +261,34 @@ class RuleOptimizer(torch.optim.Optimizer):
                 p.dtype,
                 p.device,
                 tuple((k, v if k == "step" else v is None) for k, v in state.items()),
+                small,
             )
-            members = open_batches.get(signature)
-            if members is None or (limit and members[1] + p.numel() > limit):
-                members = open_batches[signature] = [[], 0]
-                plan.append(members)
-            members[0].append(i)
-            members[1] += p.numel()
-        for n, entry in enumerate(plan):
-            if isinstance(entry, list):
-                indices = entry[0]
-                if len(indices) == 1:
-                    plan[n] = indices[0]
-                else:
-                    index = work[indices[0]][0]
-                    plan[n] = _Batch(
-                        self, group_rules[index], index, indices, work, adopt=self.compile
-                    )
-                    batches.append(plan[n])
-        self._plan_key, self._plan_cache = key, (plan, batches)
+            entry = open_members.get(signature)
+            if entry is None or (small and limit and entry[1] + p.numel() > limit):
+                entry = open_members[signature] = [[], 0, small]
+                members.append(entry)
+            entry[0].append(i)
+            entry[1] += p.numel()
+        plan = []
+        for entry in members:
+            if not isinstance(entry, list):
+                plan.append(entry)
+                continue
+            indices, _, small = entry
+            index = work[indices[0]][0]
+            rule = group_rules[index]
+            if small and len(indices) == 1 and not self.compile:
+                plan.append(indices[0])
+            elif small:
+                plan.append(_Batch(self, rule, index, indices, work, adopt=self.compile))
+            else:
+                # Chunks of equal length, so that one compilation serves them all.
+                size = -(-len(indices) // -(-len(indices) // _PER_CALL))
+                for start in range(0, len(indices), size):
+                    chunk = indices[start : start + size]
+                    plan.append(_Together(self, rule, index, chunk, work, elementwise[index]))
+        groups = [entry for entry in plan if isinstance(entry, _Group)]
+        self._plan_key, self._plan_cache = key, (plan, groups)
         return plan
 
     def _compiled_update(self):
@@ -336,29 +330,6 @@ class RuleOptimizer(torch.optim.Optimizer):
             )
         self._store_state(p, {**state, **created})
 
-    def _step_compiled(self, update, rule, params, grads, aheads):
-        """The compiled in-place update of several parameters, each on its own, in one call."""
-        states = [self._rule_state(rule, p) for p in params]
-        inputs = [dict(state) for state in states]
-        for entries in inputs:
-            if "step" in entries:
-                entries["step"] = _step_input(entries["step"])
-        xs, gs = [p.detach() for p in params], list(grads)
-        for i, entries in enumerate(inputs):
-            tensors = [xs[i], gs[i], *(v for k, v in entries.items() if k != "step")]
-            if aheads[i] is not None:
-                tensors.append(aheads[i])
-            if all(t is not None and t.is_contiguous() for t in tensors):
-                # Flat, so that layers of any shape share the compiled code.
-                xs[i], gs[i] = xs[i].view(-1), gs[i].view(-1)
-                aheads[i] = None if aheads[i] is None else aheads[i].view(-1)
-                for k, v in entries.items():
-                    if k != "step":
-                        entries[k] = v.view(-1)
-        created = update(rule, xs, gs, inputs, aheads)
-        for p, state, new in zip(params, states, created, strict=True):
-            self._store_state(p, {**state, **new})
-
     def _rule_state(self, rule, p):
         """The rule's view of ``self.state[p]``: step counts as Python numbers."""
         stored = self.state.get(p)
@@ -386,38 +357,80 @@ class RuleOptimizer(torch.optim.Optimizer):
         return ahead
 
 
-class _Batch:
-    """Small parameters of one param group, updated together by one call of the update.
+class _Group:
+    """Parameters of one param group with one step count, updated by one call of the update.
+
+    A group owns the state entries it puts into ``optimizer.state`` and stays valid while
+    they are still there and every parameter still has the storage it had (see
+    :meth:`valid`); otherwise the optimizer plans again. Step counts advance in place.
+    """
+
+    def __init__(self, optimizer, rule, group, indices, work):
+        self.optimizer, self.group, self.indices = optimizer, group, indices
+        self.params = [work[i][1] for i in indices]
+        self.owned = []  # (param, its state dict, key, the object this group put there)
+        self.storage = []  # (param, the data pointer it must keep)
+        self.states = [optimizer._rule_state(rule, p) for p in self.params]
+        self.step, self.steps = None, []
+        if "step" in self.states[0]:
+            self.step = self.states[0]["step"]
+            self.steps = [torch.tensor(float(self.step), dtype=_step_dtype()) for _ in self.params]
+            self._own("step", self.steps)
+
+    def _own(self, key, values):
+        state = self.optimizer.state
+        for p, value in zip(self.params, values, strict=True):
+            state[p][key] = value
+            self.owned.append((p, state[p], key, value))
+
+    def valid(self):
+        """True while the group's state entries and parameter storage are as it left them."""
+        state = self.optimizer.state
+        return all(p.data_ptr() == pointer for p, pointer in self.storage) and all(
+            state.get(p) is d and d.get(k) is v for p, d, k, v in self.owned
+        )
+
+    def _step_inputs(self):
+        if self.step is None:
+            return {}
+        return {"step": _step_input(self.step) if self.optimizer.compile else self.step}
+
+    def _advance(self, step):
+        self.step = step.item() if isinstance(step, torch.Tensor) else step
+        torch._foreach_zero_(self.steps)
+        torch._foreach_add_(self.steps, float(self.step))
+
+
+class _Batch(_Group):
+    """Small parameters run as one flat array: one rule call for many small layers.
 
     The batch keeps flat buffers of its total size: ``x`` and ``g`` for the parameters and
     their gradients, and one per state entry, of which ``optimizer.state[p]`` holds views (so
     the state keeps torch.optim's per-parameter layout and ``state_dict`` is unchanged). A step
-    copies the gradients in, runs the update on the flat tensors and advances the step counts
-    in place. The parameters are copied in and back around the update, or, when ``adopt`` is
-    true, become views into ``x`` themselves (``p.data``), so that nothing is copied.
+    copies the gradients in and runs the update on the flat tensors. The parameters are copied
+    in and back around the update, or, when ``adopt`` is true, become views into ``x``
+    themselves (``p.data``), so that nothing is copied.
     """
 
     def __init__(self, optimizer, rule, group, indices, work, adopt):
-        self.optimizer, self.group, self.indices, self.adopt = optimizer, group, indices, adopt
-        self.params = [work[i][1] for i in indices]
-        states = [optimizer._rule_state(rule, p) for p in self.params]
+        super().__init__(optimizer, rule, group, indices, work)
+        self.adopt = adopt
         self.x = torch.cat([p.detach().reshape(-1) for p in self.params])
         self.g = torch.empty_like(self.x)
         self.x_views, self.g_views = self._views(self.x), self._views(self.g)
         if adopt:
             for p, view in zip(self.params, self.x_views, strict=True):
                 p.data = view
-        self.owned = []  # (param, its state dict, key, the object this batch put there)
-        self.flat, self.step, self.steps = {}, None, []
-        for key, value in states[0].items():
+                self.storage.append((p, view.data_ptr()))
+        self.flat = {}
+        for key, value in self.states[0].items():
             if key == "step":
-                self.step = value
-                self.steps = [torch.tensor(float(value), dtype=_step_dtype()) for _ in states]
-                self._own(key, self.steps)
-            elif value is None:
+                continue
+            if value is None:
                 self.flat[key] = None
             else:
-                self._bind(key, torch.cat([state[key].reshape(-1) for state in states]))
+                self._bind(key, torch.cat([state[key].reshape(-1) for state in self.states]))
+        del self.states
 
     def _views(self, flat):
         views, offset = [], 0
@@ -431,41 +444,75 @@ class _Batch:
         self.flat[key] = flat
         self._own(key, self._views(flat))
 
-    def _own(self, key, values):
-        state = self.optimizer.state
-        for p, value in zip(self.params, values, strict=True):
-            state[p][key] = value
-            self.owned.append((p, state[p], key, value))
-
-    def valid(self):
-        """True while every state entry of the batch is still the one it put there (and every
-        adopted parameter still a view into ``x``)."""
-        state = self.optimizer.state
-        if self.adopt and any(
-            p.data_ptr() != view.data_ptr()
-            for p, view in zip(self.params, self.x_views, strict=True)
-        ):
-            return False
-        return all(state.get(p) is d and d.get(k) is v for p, d, k, v in self.owned)
-
     def run(self, update, rule, grads, ahead):
         if not self.adopt:
             torch._foreach_copy_(self.x_views, self.params)
         torch._foreach_copy_(self.g_views, [grads[i] for i in self.indices])
         g_ahead = None if ahead is None else _cat(ahead[i] for i in self.indices)
-        inputs = dict(self.flat)
-        if self.step is not None:
-            inputs["step"] = _step_input(self.step) if self.optimizer.compile else self.step
+        inputs = {**self.flat, **self._step_inputs()}
         (created,) = update(rule, [self.x], [self.g], [inputs], [g_ahead])
         if not self.adopt:
             torch._foreach_copy_(self.params, self.x_views)
         for key, value in created.items():
             if key == "step":
-                self.step = value.item() if isinstance(value, torch.Tensor) else value
-                torch._foreach_zero_(self.steps)
-                torch._foreach_add_(self.steps, float(self.step))
+                self._advance(value)
             elif value is not None:  # a buffer the first step creates, such as momentum's
                 self._bind(key, value)
+
+
+class _Together(_Group):
+    """Parameters that compiled code updates each on its own, in one call.
+
+    With ``flatten`` (an elementwise rule), each parameter, gradient and state tensor enters
+    as a flat view of itself, so that layers of any shape share the compiled code.
+    """
+
+    def __init__(self, optimizer, rule, group, indices, work, flatten):
+        super().__init__(optimizer, rule, group, indices, work)
+        self.shapes = []  # per parameter: how its tensors enter the update
+        self.xs, self.inputs = [], []
+        for p, state in zip(self.params, self.states, strict=True):
+            tensors = [p, *(v for k, v in state.items() if k != "step" and v is not None)]
+            flat = flatten and all(t.is_contiguous() for t in tensors)
+            self.shapes.append(_flat if flat else _as_is)
+            self.xs.append(self.shapes[-1](p.detach()))
+            self.storage.append((p, p.data_ptr()))
+            self.inputs.append({})
+        for key in self.states[0]:
+            if key != "step":
+                self._bind(key, [state[key] for state in self.states])
+        del self.states
+
+    def _bind(self, key, values):
+        """Make ``values`` the parameters' ``key`` state and the update's inputs."""
+        if values[0] is not None:
+            self._own(key, values)
+        for shape, inputs, value in zip(self.shapes, self.inputs, values, strict=True):
+            inputs[key] = None if value is None else shape(value)
+
+    def run(self, update, rule, grads, ahead):
+        gs = [shape(grads[i]) for shape, i in zip(self.shapes, self.indices, strict=True)]
+        aheads = [
+            None if ahead is None else shape(ahead[i])
+            for shape, i in zip(self.shapes, self.indices, strict=True)
+        ]
+        step = self._step_inputs()
+        created = update(rule, self.xs, gs, [{**inputs, **step} for inputs in self.inputs],
+                         aheads)
+        for key, value in created[0].items():
+            if key == "step":
+                self._advance(value)
+            elif value is not None:  # buffers the first step creates, such as momentum's
+                self._bind(key, [new[key].view_as(p) for new, p in
+                                 zip(created, self.params, strict=True)])
+
+
+def _flat(tensor):
+    return tensor.reshape(-1)
+
+
+def _as_is(tensor):
+    return tensor
 
 
 def _step_input(step):
