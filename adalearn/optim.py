@@ -122,17 +122,19 @@ class RuleOptimizer(torch.optim.Optimizer):
 
     With ``compile=True`` the rule is compiled by :func:`torch.compile` into one in-place update
     per step: the same formulas, fused into a single pass over the parameter, its gradient and
-    its state. The first steps compile (seconds); the learning rate enters as a tensor, so a
-    scheduler does not recompile, while a change of another hyperparameter does.
+    its state, with one call for up to eight large parameters. The first steps compile
+    (seconds); the learning rate and the step count enter as tensors, so neither a scheduler
+    nor a new step recompiles, while a change of another hyperparameter does.
 
     The built-in rules act on each coordinate alone, so parameters of fewer than 32768
     elements run together: one rule call on flat buffers of the batch, into which their state
-    tensors are views. The arithmetic is that of whole parameters. Eager, the batch copies the
-    parameters in and back around the call. With ``compile=True`` the small parameters of a
-    group instead become views into one flat buffer (``p.data``; each stays the same
-    ``Parameter`` with its shape and values), so that only the gradients are copied. A
-    parameter later given new storage (``p.data = ...``, ``model.to(...)``) is taken into a
-    new buffer at the next step.
+    tensors are views. Eager, the batch copies the parameters in and back around the call, and
+    a larger parameter is updated in blocks of 262144 elements, so that the rule's temporaries
+    stay in cache. Either way every element sees the operations of the whole-parameter rule.
+    With ``compile=True`` the small parameters of a group instead become views into one flat
+    buffer (``p.data``; each stays the same ``Parameter`` with its shape and values), so that
+    only the gradients are copied. A parameter later given new storage (``p.data = ...``,
+    ``model.to(...)``) is taken into a new buffer at the next step.
 
     Example, with a rule written by the reader::
 
