@@ -82,7 +82,7 @@ def _plain(value):
 
 
 def _update_in_place(rule, x, g, state, ahead):
-    """One step of ``rule`` written back into ``x`` and ``state``: what ``compile=True`` compiles.
+    """One step of ``rule`` written back into ``x`` and ``state``, in eager and compiled code.
 
     ``x``, ``g`` and the state's arrays are tensors of one shape; ``ahead`` is the gradient at the
     rule's look-ahead point (Heun) or None. Returns the state entries that have no tensor to be
@@ -372,12 +372,17 @@ class _Group:
         self.params = [work[i][1] for i in indices]
         self.owned = []  # (param, its state dict, key, the object this group put there)
         self.storage = []  # (param, the data pointer it must keep)
-        self.states = [optimizer._rule_state(rule, p) for p in self.params]
+        states = [optimizer._rule_state(rule, p) for p in self.params]
         self.step, self.steps = None, []
-        if "step" in self.states[0]:
-            self.step = self.states[0]["step"]
+        if "step" in states[0]:
+            self.step = states[0]["step"]
             self.steps = [torch.tensor(float(self.step), dtype=_step_dtype()) for _ in self.params]
             self._own("step", self.steps)
+        self._take(states)
+
+    def _take(self, states):
+        """Take the parameters' current states (besides the step count) into the group."""
+        raise NotImplementedError
 
     def _own(self, key, values):
         state = self.optimizer.state
@@ -415,24 +420,25 @@ class _Batch(_Group):
     """
 
     def __init__(self, optimizer, rule, group, indices, work, adopt):
-        super().__init__(optimizer, rule, group, indices, work)
         self.adopt = adopt
+        super().__init__(optimizer, rule, group, indices, work)
+
+    def _take(self, states):
         self.x = torch.cat([p.detach().reshape(-1) for p in self.params])
         self.g = torch.empty_like(self.x)
         self.x_views, self.g_views = self._views(self.x), self._views(self.g)
-        if adopt:
+        if self.adopt:
             for p, view in zip(self.params, self.x_views, strict=True):
                 p.data = view
                 self.storage.append((p, view.data_ptr()))
         self.flat = {}
-        for key, value in self.states[0].items():
+        for key, value in states[0].items():
             if key == "step":
                 continue
             if value is None:
                 self.flat[key] = None
             else:
-                self._bind(key, torch.cat([state[key].reshape(-1) for state in self.states]))
-        del self.states
+                self._bind(key, torch.cat([state[key].reshape(-1) for state in states]))
 
     def _views(self, flat):
         views, offset = [], 0
@@ -470,20 +476,22 @@ class _Together(_Group):
     """
 
     def __init__(self, optimizer, rule, group, indices, work, flatten):
+        self.flatten = flatten
         super().__init__(optimizer, rule, group, indices, work)
+
+    def _take(self, states):
         self.shapes = []  # per parameter: how its tensors enter the update
         self.xs, self.inputs = [], []
-        for p, state in zip(self.params, self.states, strict=True):
+        for p, state in zip(self.params, states, strict=True):
             tensors = [p, *(v for k, v in state.items() if k != "step" and v is not None)]
-            flat = flatten and all(t.is_contiguous() for t in tensors)
+            flat = self.flatten and all(t.is_contiguous() for t in tensors)
             self.shapes.append(_flat if flat else _as_is)
             self.xs.append(self.shapes[-1](p.detach()))
             self.storage.append((p, p.data_ptr()))
             self.inputs.append({})
-        for key in self.states[0]:
+        for key in states[0]:
             if key != "step":
-                self._bind(key, [state[key] for state in self.states])
-        del self.states
+                self._bind(key, [state[key] for state in states])
 
     def _bind(self, key, values):
         """Make ``values`` the parameters' ``key`` state and the update's inputs."""
