@@ -13,7 +13,7 @@ JupyterLab, Colab, VS Code, a saved ``.html`` file::
     fn = functions.get("cubic")
     runs = {name: trajectory.run(rule, fn, fn.start, steps=150) for name, rule in {
         "SGD": rules.SGD(lr=0.01), "Adam": rules.Adam(lr=0.1, betas=(0.9, 0.99))}.items()}
-    animation.compare(runs, fn, view="3d")        # last line of a cell: the player shows
+    animation.compare(fn, runs, view="3d")        # last line of a cell: the player shows
 
 The player has play/pause, a step slider, a speed menu, a step counter, and a legend with each
 run's current value; ``save_gif`` writes the same animation as a GIF for slides and posts.
@@ -39,17 +39,20 @@ _FAR = 1e6
 _SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 
-def compare(trajectories, fn, view="2d", **options):
+def compare(fn, trajectories, view="2d", **options):
     """Animate several optimizers moving together on one landscape.
+
+    The arguments come in the order of :func:`adalearn.plotting.compare`, which draws the
+    same comparison as a still figure.
 
     Parameters
     ----------
+    fn : test function
+        The landscape, usually the one the trajectories ran on.
     trajectories : dict
         ``{name: Trajectory}`` (see :func:`adalearn.trajectory.run`); a batched trajectory
         contributes one path per run. Runs may have different lengths and may diverge: each
         path stops where its run stopped.
-    fn : test function
-        The landscape, usually the one the trajectories ran on.
     view : {"2d", "3d"}
         Contours from above, or the paths moving on the surface seen from a fixed camera.
     **options

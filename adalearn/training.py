@@ -5,6 +5,11 @@
 every mini-batch, the mean loss of every epoch and, when asked, the validation loss and a metric
 per epoch.
 
+The fitting experiment of the book's chapters uses the pieces next to it: :func:`half_mse`
+(the loss), :func:`linear_model` (the layer and its start), :func:`least_squares_floor` (the
+lowest loss a linear layer can reach on the data); :func:`accuracy` scores a classifier and
+:func:`optimizer_path` runs a torch optimizer on a 2-D test function.
+
 Examples
 --------
 >>> import torch
@@ -28,7 +33,15 @@ import torch
 
 from adalearn.data import _check_positive_int
 
-__all__ = ["History", "fit"]
+__all__ = [
+    "History",
+    "accuracy",
+    "fit",
+    "half_mse",
+    "least_squares_floor",
+    "linear_model",
+    "optimizer_path",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -288,3 +301,67 @@ def fit(
         train_metric=array(train_metric, metric is not None),
         validation_metric=array(validation_metric, metric is not None and validation is not None),
     )
+
+
+def half_mse(prediction, target):
+    r"""Half the mean squared error, the loss of the book's fitting experiment.
+
+    .. math::
+
+        L = \frac{1}{2K} \sum_{i=1}^{K} (\hat y_i - y_i)^2,
+        \qquad \nabla_w L = \frac{1}{K} X^\top (\hat y - y) \text{ for } \hat y = Xw
+
+    The factor ½ makes the gradient the plain mean of the residuals times the inputs, as
+    derived by hand in many courses; :class:`torch.nn.MSELoss` is twice this loss.
+    """
+    return 0.5 * torch.nn.functional.mse_loss(prediction, target)
+
+
+def linear_model(seed=0, dtype=torch.float32):
+    """A ``torch.nn.Linear(2, 1)`` started at weights drawn from N(0, 1) and a zero bias.
+
+    The weights come from a private generator seeded with ``seed``, so the start is the same
+    in every chapter and does not touch torch's global random state.
+    """
+    model = torch.nn.utils.skip_init(torch.nn.Linear, 2, 1, dtype=dtype)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        model.weight.copy_(torch.randn(1, 2, generator=generator))
+        model.bias.zero_()
+    return model
+
+
+def least_squares_floor(X, y):
+    """The smallest :func:`half_mse` a linear layer with a bias reaches on ``(X, y)``.
+
+    Solved in float64 by least squares; no optimizer that trains the layer can go below it.
+    """
+    X, y = _check_pair("data", (X, y))
+    design = torch.cat([X.double(), torch.ones(len(X), 1, dtype=torch.float64)], dim=1)
+    target = y.double().reshape(len(X), -1)
+    solution = torch.linalg.lstsq(design, target).solution
+    return float(half_mse(design @ solution, target))
+
+
+def accuracy(logits, labels):
+    """The fraction of rows of ``logits`` whose largest entry is at the index in ``labels``."""
+    return (logits.argmax(dim=-1) == labels).double().mean()
+
+
+def optimizer_path(make_optimizer, fn, x0, steps):
+    """Run a torch optimizer on a 2-D test function from ``x0``; return the visited points.
+
+    ``make_optimizer(params)`` builds the optimizer (torch.optim's or adalearn's) for one
+    float64 parameter vector, which gets ``fn.grad`` as its gradient at every step. The
+    result has shape ``(steps + 1, 2)``, the start first, as ``trajectory.run(...).xs`` for a
+    single start, so the two can be compared entry by entry.
+    """
+    steps = _check_positive_int("steps", steps)
+    p = torch.tensor(np.asarray(x0, dtype=np.float64), requires_grad=True)
+    optimizer = make_optimizer([p])
+    points = [p.detach().numpy().copy()]
+    for _ in range(steps):
+        p.grad = torch.as_tensor(fn.grad(p.detach().numpy()), dtype=torch.float64)
+        optimizer.step()
+        points.append(p.detach().numpy().copy())
+    return np.array(points)

@@ -51,7 +51,7 @@ def players():
     rows = []
     for view in ("2d", "3d"):
         start = time.perf_counter()
-        player = animation.compare(runs, fn, view=view)
+        player = animation.compare(fn, runs, view=view)
         page = player.to_html()
         seconds = time.perf_counter() - start
         kb = len(page.encode()) / 1024

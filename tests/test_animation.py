@@ -26,7 +26,7 @@ def sphere_runs():
 @pytest.fixture(scope="module")
 def player_2d(sphere_runs):
     fn, runs = sphere_runs
-    return animation.compare(runs, fn, dpi=60, density=1)
+    return animation.compare(fn, runs, dpi=60, density=1)
 
 
 def test_2d_pixels_are_the_linear_map_of_the_window_onto_the_axes_box(sphere_runs, player_2d):
@@ -78,7 +78,7 @@ def test_html_is_self_contained_with_fresh_ids_and_the_paths_data(player_2d):
 def test_3d_pixels_match_matplotlibs_own_projection_of_the_path():
     fn = functions.get("cubic")
     traj = trajectory.run(rules.Adam(lr=0.1, betas=(0.9, 0.99)), fn, fn.start, 30)
-    player = animation.compare({"Adam": traj}, fn, view="3d", dpi=50, density=1, elev=25,
+    player = animation.compare(fn, {"Adam": traj}, view="3d", dpi=50, density=1, elev=25,
                                azim=-50)
     # The reference: the same axes drawn by matplotlib with the path as a Line3D.
     fig = Figure(figsize=(6.4, 5.0), dpi=50)
@@ -97,7 +97,7 @@ def test_3d_pixels_match_matplotlibs_own_projection_of_the_path():
 def test_3d_points_off_the_surface_window_are_left_out():
     fn = functions.get("sphere")
     traj = trajectory.run(rules.SGD(lr=0.7), fn, (3.0, 4.0), 10)
-    player = animation.compare({"GD": traj}, fn, view="3d", dpi=40, density=1)
+    player = animation.compare(fn, {"GD": traj}, view="3d", dpi=40, density=1)
     pixels = player.runs[0]["pixels"]
     xs = traj.xs[: int(traj.stopped) + 1]
     inside = np.all(np.abs(xs) <= 5, axis=1)
@@ -124,12 +124,22 @@ def test_gif_frames_show_the_paths_growing(player_2d):
 def test_player_input_checks(sphere_runs):
     fn, runs = sphere_runs
     with pytest.raises(TypeError, match="non-empty dict"):
-        animation.compare([], fn)
+        animation.compare(fn, [])
     with pytest.raises(ValueError, match="view"):
-        animation.compare(runs, fn, view="side")
+        animation.compare(fn, runs, view="side")
     with pytest.raises(ValueError, match="fps"):
-        animation.compare(runs, fn, fps=0)
+        animation.compare(fn, runs, fps=0)
     with pytest.raises(ValueError, match="image_format"):
-        animation.compare(runs, fn, image_format="webp")
+        animation.compare(fn, runs, image_format="webp")
     with pytest.raises(ValueError, match="every"):
-        animation.compare(runs, fn, dpi=30).frame_steps(every=0)
+        animation.compare(fn, runs, dpi=30).frame_steps(every=0)
+
+
+def test_still_and_animated_comparisons_take_the_same_arguments():
+    import inspect
+
+    from adalearn import plotting
+
+    still = list(inspect.signature(plotting.compare).parameters)[:2]
+    moving = list(inspect.signature(animation.compare).parameters)[:2]
+    assert still == moving == ["fn", "trajectories"]

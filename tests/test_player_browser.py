@@ -27,8 +27,8 @@ def page_file(tmp_path_factory):
         "Adam": trajectory.run(rules.Adam(lr=0.1, betas=(0.9, 0.99)), fn, fn.start, 40),
     }
     assert bool(runs["Momentum"].diverged)
-    two_d = animation.compare(runs, fn, dpi=60, density=1, fps=30)
-    three_d = animation.compare(runs, fn, view="3d", dpi=50, density=1, fps=30)
+    two_d = animation.compare(fn, runs, dpi=60, density=1, fps=30)
+    three_d = animation.compare(fn, runs, view="3d", dpi=50, density=1, fps=30)
     # Two players on one page: their ids must not collide.
     page = two_d.to_html(full_page=True).replace("</body>", three_d.to_html() + "</body>")
     path = tmp_path_factory.mktemp("player") / "player.html"

@@ -441,3 +441,55 @@ def test_optimizer_that_needs_a_closure_fails_clearly_without_one():
     optimizer = Strict(model.parameters(), lr=0.1)
     with pytest.raises(RuntimeError, match="needs a closure"):
         training.fit(model, optimizer, (X_OK.double(), Y_OK.double()), 1, 5, torch.nn.MSELoss())
+
+
+def test_half_mse_gradient_is_the_mean_residual_times_the_inputs():
+    X, y = data.linear_regression(n=50, seed=3)
+    model = training.linear_model(seed=1, dtype=torch.float64)
+    loss = training.half_mse(model(X.double()), y.double())
+    loss.backward()
+    Xn, yn = X.double().numpy(), y.double().numpy()
+    w, b = model.weight.detach().numpy().T, model.bias.item()
+    residual = Xn @ w + b - yn
+    np.testing.assert_allclose(loss.item(), 0.5 * np.mean(residual**2), rtol=1e-14)
+    np.testing.assert_allclose(model.weight.grad.numpy().T, Xn.T @ residual / 50, rtol=1e-12)
+    np.testing.assert_allclose(model.bias.grad.item(), residual.mean(), rtol=1e-12)
+
+
+def test_linear_model_starts_at_seeded_normal_weights_and_zero_bias():
+    torch.manual_seed(4)
+    expected = torch.randn(1, 2)
+    before = torch.get_rng_state()
+    model = training.linear_model(seed=4)
+    assert torch.equal(torch.get_rng_state(), before)
+    assert torch.equal(model.weight.detach(), expected)
+    assert model.bias.item() == 0.0 and model.weight.dtype == torch.float32
+
+
+def test_least_squares_floor_equals_numpy_lstsq():
+    X, y = data.linear_regression(seed=0)
+    design = np.column_stack([X.double().numpy(), np.ones(len(X))])
+    target = y.double().numpy().ravel()
+    solution = np.linalg.lstsq(design, target, rcond=None)[0]
+    expected = 0.5 * np.mean((design @ solution - target) ** 2)
+    assert training.least_squares_floor(X, y) == pytest.approx(expected, rel=1e-10)
+    with pytest.raises(ValueError, match="same first dimension"):
+        training.least_squares_floor(X, y[:-1])
+
+
+def test_accuracy_counts_the_rows_whose_argmax_is_the_label():
+    logits = torch.tensor([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0], [1.0, 0.0, 5.0], [4.0, 0.0, 1.0]])
+    assert training.accuracy(logits, torch.tensor([0, 1, 1, 2])).item() == 0.5
+
+
+def test_optimizer_path_of_gradient_descent_is_the_closed_form():
+    from adalearn import functions
+
+    sphere = functions.get("sphere")  # 0.2 x1^2 + 2 x2^2
+    lr, steps, x0 = 0.1, 20, np.array([-5.0, 2.0])
+    points = training.optimizer_path(lambda p: torch.optim.SGD(p, lr=lr), sphere, x0, steps)
+    k = np.arange(steps + 1)[:, None]
+    expected = x0 * (1 - lr * np.array([0.4, 4.0])) ** k
+    np.testing.assert_allclose(points, expected, rtol=1e-12, atol=1e-300)
+    with pytest.raises(ValueError, match="steps"):
+        training.optimizer_path(lambda p: torch.optim.SGD(p, lr=lr), sphere, x0, 0)
