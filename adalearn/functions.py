@@ -261,23 +261,30 @@ class Saddle(Function):
 
 
 class Quadratic(Function):
-    r"""An ill-conditioned convex quadratic with a chosen condition number.
+    r"""An ill-conditioned convex quadratic with a chosen condition number and axes.
 
     .. math::
 
-        f(x) = \tfrac{1}{2}\left(x_1^2 + \kappa\, x_2^2\right),\qquad
-        \nabla f(x) = (x_1,\; \kappa\, x_2).
+        f(x) = \tfrac{1}{2}\left(u^2 + \kappa\, v^2\right),\qquad
+        u = x_1\cos\theta + x_2\sin\theta,\quad v = -x_1\sin\theta + x_2\cos\theta,
 
-    The Hessian is :math:`\mathrm{diag}(1, \kappa)`, so :math:`\kappa` (``condition``) is its
-    condition number. Gradient descent is stable only for :math:`\eta < 2/\kappa`, and then
-    shrinks the error along :math:`x_1` by no more than :math:`1 - 2/\kappa` per step: the
-    classic picture of why ill-conditioning makes plain gradient descent slow, and what
-    momentum and diagonal preconditioning buy. ``condition=1`` is the round bowl.
+    so the Hessian is :math:`H = R_\theta^\top \mathrm{diag}(1, \kappa) R_\theta` with
+    eigenvalues 1 and :math:`\kappa` (``condition``, its condition number) along the axes
+    turned by :math:`\theta` (``angle``, in radians). With the default ``angle=0`` it is
+    :math:`\tfrac{1}{2}(x_1^2 + \kappa x_2^2)` with :math:`\nabla f = (x_1, \kappa x_2)`.
+    Gradient descent is stable only for :math:`\eta < 2/\kappa`, and then shrinks the error
+    along the flat direction by no more than :math:`1 - 2/\kappa` per step, whatever the
+    angle: the classic picture of why ill-conditioning makes plain gradient descent slow. A
+    nonzero angle takes away what a diagonal (per-coordinate) preconditioner can exploit.
+    ``condition=1`` is the round bowl.
 
     Parameters
     ----------
     condition : float, default 10.0
         The condition number :math:`\kappa \ge 1`.
+    angle : float, default 0.0
+        The angle :math:`\theta` in radians between the x₁ axis and the Hessian's eigenvector
+        of eigenvalue 1.
     """
 
     name = "quadratic"
@@ -285,14 +292,29 @@ class Quadratic(Function):
     minima = (Minimum((0.0, 0.0), 0.0),)
     start = (-4.0, 2.0)
 
-    def __init__(self, condition=10.0):
-        self._set(condition=_number("condition", condition, minimum=1.0))
+    def __init__(self, condition=10.0, angle=0.0):
+        self._set(
+            condition=_number("condition", condition, minimum=1.0),
+            angle=_number("angle", angle),
+        )
+
+    def _turned(self, x1, x2):
+        if self.angle == 0.0:
+            return x1, x2
+        c, s = math.cos(self.angle), math.sin(self.angle)
+        return c * x1 + s * x2, c * x2 - s * x1
 
     def _value(self, x1, x2, xp):
-        return 0.5 * (x1**2 + self.condition * x2**2)
+        u, v = self._turned(x1, x2)
+        return 0.5 * (u**2 + self.condition * v**2)
 
     def _grad(self, x1, x2, xp):
-        return x1, self.condition * x2
+        u, v = self._turned(x1, x2)
+        du, dv = u, self.condition * v
+        if self.angle == 0.0:
+            return du, dv
+        c, s = math.cos(self.angle), math.sin(self.angle)
+        return c * du - s * dv, s * du + c * dv
 
 
 class Rosenbrock(Function):

@@ -14,6 +14,7 @@ from adalearn.functions import Minimum
 CASES = [functions.get(name) for name in functions.names()] + [
     functions.Sphere(weights=(1.5, 0.25)),
     functions.Quadratic(condition=250.0),
+    functions.Quadratic(condition=30.0, angle=0.6),
     functions.Rosenbrock(a=-1.5, b=7.0),
     functions.Rastrigin(A=2.5),
 ]
@@ -273,3 +274,16 @@ def test_repr_equality_and_immutability():
     assert pickle.loads(pickle.dumps(fn)) == fn
     with pytest.raises(AttributeError, match="immutable"):
         fn.b = 1.0
+
+
+def test_turned_quadratic_has_the_rotated_hessian():
+    # H = R^T diag(1, k) R: its eigenvalues are 1 and k, along the axes turned by the angle.
+    f = functions.Quadratic(condition=40.0, angle=0.5)
+    columns = [f.grad(np.eye(2)[i]) for i in range(2)]  # f is quadratic: grad(e_i) = H e_i
+    hessian = np.column_stack(columns)
+    c, s = np.cos(0.5), np.sin(0.5)
+    rotation = np.array([[c, s], [-s, c]])
+    np.testing.assert_allclose(hessian, rotation.T @ np.diag([1.0, 40.0]) @ rotation, atol=1e-14)
+    np.testing.assert_allclose(np.linalg.eigvalsh(hessian), [1.0, 40.0], rtol=1e-13)
+    x = np.array([0.7, -1.3])
+    assert f(x) == pytest.approx(0.5 * x @ hessian @ x, rel=1e-14)
