@@ -1,13 +1,76 @@
-# Every target creates the virtual environment in .venv when it is missing.
-VENV   := .venv
-PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+# Every target installs what it needs: `make test` and `make book` on a fresh clone check the
+# tools the machine must bring (Python 3.11, npm), install Chromium for the browser tests when
+# they can, create the virtual environment in .venv and install the pinned packages into it.
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+# The interpreter .venv is created from: `make PYTHON=python3.11 test` when python3 is another.
+PYTHON  ?= python3
+# The one Python the pins are tested on (CI, Binder); pyproject.toml's requires-python follows.
+PYTHON_VERSION := 3.11
 
-.PHONY: test lint unit book bench notebooks clean
+.PHONY: setup check-host chromium test lint unit book bench notebooks clean
 
-# The widget scripts a published page loads from a CDN, pinned, for the frozen-widget test.
-$(STAMP): requirements.txt pyproject.toml tools/widget-assets/package-lock.json
-	test -x $(PY) || python3 -m venv $(VENV)
+# Everything `make test` installs, without running a test.
+setup: check-host chromium $(STAMP)
+
+# What the set-up cannot install by itself, checked before anything is installed: the Python
+# that .venv is (or will be) made from, with its venv module, and npm.
+check-host:
+	@py="$(PYTHON)"; if [ -x $(PY) ]; then py=$(PY); fi; \
+	if ! command -v "$$py" >/dev/null 2>&1; then \
+		echo "make: $$py not found. adalearn needs Python $(PYTHON_VERSION):" \
+			"install it, or name it with make PYTHON=python$(PYTHON_VERSION) ..." >&2; \
+		exit 1; \
+	fi; \
+	version="$$("$$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)"; \
+	if [ -z "$$version" ]; then \
+		echo "make: $$py does not run. adalearn needs Python $(PYTHON_VERSION)." >&2; \
+		exit 1; \
+	fi; \
+	if [ "$$version" != "$(PYTHON_VERSION)" ]; then \
+		echo "make: $$py is Python $$version; the pinned environment needs Python" \
+			"$(PYTHON_VERSION). Install it and run make PYTHON=python$(PYTHON_VERSION) ..." \
+			"(after rm -rf $(VENV) if $(VENV) was made with Python $$version)." >&2; \
+		exit 1; \
+	fi; \
+	if [ ! -x $(PY) ] && ! "$$py" -c 'import ensurepip, venv' >/dev/null 2>&1; then \
+		echo "make: $$py cannot create a virtual environment. On Debian:" \
+			"apt-get install -y python$(PYTHON_VERSION)-venv" >&2; \
+		exit 1; \
+	fi
+	@if ! command -v npm >/dev/null 2>&1; then \
+		echo "make: npm not found; the widget test installs its pinned scripts with it." \
+			"On Debian: apt-get install -y npm" >&2; \
+		exit 1; \
+	fi
+
+# The browser tests drive Debian's chromium, or the browser that $ADALEARN_CHROMIUM names.
+# Root installs it here; anyone else is told the one command, before any test has run.
+chromium:
+	@if [ -n "$$ADALEARN_CHROMIUM" ]; then \
+		if [ ! -x "$$ADALEARN_CHROMIUM" ]; then \
+			echo "make: ADALEARN_CHROMIUM=$$ADALEARN_CHROMIUM is not an executable file" >&2; \
+			exit 1; \
+		fi; \
+	elif command -v chromium >/dev/null 2>&1; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "make: installing Debian's chromium for the browser tests"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+			&& chromium --version 2>/dev/null; \
+	else \
+		echo "make: the browser tests need Chromium, which is not installed. Run:" >&2; \
+		echo "    sudo apt-get update && sudo apt-get install -y chromium" >&2; \
+		echo "(or point ADALEARN_CHROMIUM at a Chromium or Chrome executable)" >&2; \
+		exit 1; \
+	fi
+
+# npm installs the widget scripts a published page loads from a CDN, pinned, for the
+# frozen-widget test.
+$(STAMP): requirements.txt pyproject.toml tools/widget-assets/package-lock.json | check-host
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	npm ci --prefix tools/widget-assets --ignore-scripts --no-audit --no-fund --silent
@@ -20,12 +83,13 @@ lint: $(STAMP)
 # One pytest run: the unit tests, every notebook under nbmake, the book build and the browser
 # checks of the built site (the build runs on one worker while the other takes the rest).
 # One thread per worker: two workers with a torch thread pool each would stall each other.
-unit: $(STAMP)
+unit: chromium $(STAMP)
 	OMP_NUM_THREADS=1 $(VENV)/bin/pytest -n 2 --nbmake tests book
 
-test: lint unit
+# The checks and installs come first, so a missing tool stops the run before any test.
+test: setup lint unit
 
-book: $(STAMP)
+book: check-host $(STAMP)
 	@if [ -f _toc.yml ]; then \
 		$(VENV)/bin/jupyter-book build . -W -n --keep-going; \
 	else \
