@@ -32,6 +32,7 @@ __all__ = [
     "BACKGROUND_CMAP",
     "OKABE_ITO",
     "PATH_OUTLINE",
+    "RUN_STYLE",
     "NotebookFigure",
     "colors",
     "compare",
@@ -39,6 +40,8 @@ __all__ = [
     "figure",
     "losses",
     "path",
+    "run_marks",
+    "run_status",
     "runs",
     "surface",
     "window_exit",
@@ -87,8 +90,27 @@ BACKGROUND_CMAP = LinearSegmentedColormap.from_list(
     "adalearn_background", ["#fbfbfb", "#e4e8ec", "#c9cfd6", "#aab2ba"]
 )
 
+#: How every picture draws a run, the one description shared by the still figures
+#: (:func:`path`), the players and explorers of :mod:`adalearn.animation` (which turn it into
+#: CSS) and the playground: line and outline widths and marker sizes in points. A run is its
+#: line over a dark outline, a hollow circle at its start, a filled circle at its end, and,
+#: when it diverged, a cross where it left the window instead of the end circle.
+RUN_STYLE = {
+    "linewidth": 1.8,
+    "outline": {"linewidth": 3.2, "color": "#1a1a1a", "alpha": 0.55},
+    "start": {"marker": "o", "size": 6.0, "face": "#ffffff", "edgewidth": 1.4},
+    "end": {"marker": "o", "size": 6.0, "edge": "#ffffff", "edgewidth": 0.9},
+    "diverged": {"marker": "X", "size": 10.0, "edge": "#ffffff", "edgewidth": 0.9},
+}
+
 #: The dark outline under every path, so light colours (yellow) read on light backgrounds.
-PATH_OUTLINE = [patheffects.withStroke(linewidth=3.2, foreground="#1a1a1a", alpha=0.55)]
+PATH_OUTLINE = [
+    patheffects.withStroke(
+        linewidth=RUN_STYLE["outline"]["linewidth"],
+        foreground=RUN_STYLE["outline"]["color"],
+        alpha=RUN_STYLE["outline"]["alpha"],
+    )
+]
 
 
 class NotebookFigure(Figure):
@@ -123,7 +145,7 @@ def figure(*, view="2d", figsize=None, **kwargs):
     ax : Axes or Axes3D
     """
     if view not in ("2d", "3d"):
-        raise ValueError(f"view must be '2d' or '3d'; got {view!r}")
+        raise ValueError(f"`view` must be '2d' or '3d'. Received: view={view!r}")
     if figsize is None:
         figsize = (6.4, 5.0) if view == "2d" else (7.0, 5.6)
     if view == "2d":
@@ -159,7 +181,7 @@ def colors(names):
     names = list(names)
     for name in names:
         if not isinstance(name, str):
-            raise TypeError(f"optimizer names must be strings; got {name!r}")
+            raise TypeError(f"`names` must be strings. Received: name={name!r}")
     result, used, pending = {}, set(), []
     for name in names:
         if name in result:
@@ -193,10 +215,14 @@ def runs(traj):
     """
     for attr in ("xs", "values", "stopped", "diverged"):
         if not hasattr(traj, attr):
-            raise TypeError(f"traj must be a Trajectory (it has no {attr!r}); got {traj!r}")
+            raise TypeError(
+                f"`traj` must be a Trajectory (it has no {attr!r}). Received: traj={traj!r}"
+            )
     xs = np.asarray(traj.xs, dtype=float)
     if xs.ndim < 2 or xs.shape[-1] != 2:
-        raise ValueError(f"traj.xs must have shape (steps+1, *batch, 2); got {xs.shape}")
+        raise ValueError(
+            f"`traj.xs` must have shape (steps+1, *batch, 2). Received: traj.xs.shape={xs.shape}"
+        )
     n_rows = xs.shape[0]
     xs = xs.reshape(n_rows, -1, 2)
     values = np.asarray(traj.values, dtype=float).reshape(n_rows, -1)
@@ -245,6 +271,52 @@ def window_exit(xs, bounds):
         t_lo = np.where(d < 0, (lo - a) / d, np.inf)
     t = float(np.clip(min(t_hi.min(), t_lo.min()), 0.0, 1.0))
     return a + t * d
+
+
+def run_status(part):
+    """What a legend or a readout says about one run: its final value, or where it diverged.
+
+    Parameters
+    ----------
+    part : dict
+        One run as :func:`runs` returns it (``values``, ``stopped``, ``diverged``).
+
+    Returns
+    -------
+    str
+        ``"f = 0.01234"`` (four significant digits) or ``"diverged at step 13"``, the step
+        counted from 1 whose iterate left the box.
+    """
+    if part["diverged"]:
+        return f"diverged at step {part['stopped'] + 1}"
+    return f"f = {part['values'][-1]:.4g}"
+
+
+def run_marks(part, bounds):
+    """Where the markers of one run go (see :data:`RUN_STYLE`), and what its legend says.
+
+    Parameters
+    ----------
+    part : dict
+        One run as :func:`runs` returns it.
+    bounds : ((x1_min, x1_max), (x2_min, x2_max))
+        The window the picture shows.
+
+    Returns
+    -------
+    dict
+        ``"start"`` (the first iterate), ``"end"`` (the last iterate, None for a diverged
+        run), ``"cross"`` (where a diverged run left the window, see :func:`window_exit`;
+        None otherwise) and ``"status"`` (:func:`run_status`).
+    """
+    xs = np.asarray(part["xs"], dtype=float)
+    diverged = bool(part["diverged"])
+    return {
+        "start": xs[0].copy(),
+        "end": None if diverged else xs[-1].copy(),
+        "cross": window_exit(xs, bounds) if diverged else None,
+        "status": run_status(part),
+    }
 
 
 def _is_3d(ax):
@@ -304,22 +376,24 @@ def _levels(fn, bounds, z, n, spacing):
 
 def _check_resolution(resolution):
     if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)):
-        raise TypeError(f"resolution must be an int; got {resolution!r}")
+        raise TypeError(f"`resolution` must be an int. Received: resolution={resolution!r}")
     if resolution < 2:
-        raise ValueError(f"resolution must be at least 2; got {resolution}")
+        raise ValueError(f"`resolution` must be at least 2. Received: resolution={resolution!r}")
 
 
 def _level_norm(fn, bounds, z, levels, spacing, cmap):
     if spacing not in ("log", "linear"):
-        raise ValueError(f"spacing must be 'log' or 'linear'; got {spacing!r}")
+        raise ValueError(f"`spacing` must be 'log' or 'linear'. Received: spacing={spacing!r}")
     if isinstance(levels, (int, np.integer)) and not isinstance(levels, bool):
         if levels < 2:
-            raise ValueError(f"levels must be at least 2; got {levels}")
+            raise ValueError(f"`levels` must be at least 2. Received: levels={levels!r}")
         levels = _levels(fn, bounds, z, int(levels), spacing)
     else:
         levels = np.asarray(levels, dtype=float)
         if levels.ndim != 1 or levels.size < 2 or np.any(np.diff(levels) <= 0):
-            raise ValueError(f"levels must be an int or an increasing sequence; got {levels!r}")
+            raise ValueError(
+                f"`levels` must be an int or an increasing sequence. Received: levels={levels!r}"
+            )
     # Colour by level index, so geometric levels spread over the whole colour ramp.
     return levels, BoundaryNorm(levels, cmap.N, extend="both")
 
@@ -439,7 +513,9 @@ def surface(
     the surface lie on it instead of disappearing behind its facets.
     """
     if not _is_3d(ax3d):
-        raise TypeError(f"ax3d must be a 3-D Axes (projection='3d'); got {ax3d!r}")
+        raise TypeError(
+            f"`ax3d` must be a 3-D Axes (projection='3d'). Received: ax3d={ax3d!r}"
+        )
     _check_resolution(resolution)
     bounds = fn.bounds if bounds is None else bounds
     cmap = BACKGROUND_CMAP if cmap is None else cmap
@@ -475,7 +551,7 @@ def _default_label(traj):
     return getattr(rule, "name", None) or type(rule).__name__
 
 
-def path(ax, traj, *, label=None, color=None, linewidth=1.8, markers=True, fn=None):
+def path(ax, traj, *, label=None, color=None, linewidth=None, markers=True, fn=None):
     """Draw a trajectory: its iterates joined, start and end marked, a divergence crossed.
 
     Parameters
@@ -490,7 +566,8 @@ def path(ax, traj, *, label=None, color=None, linewidth=1.8, markers=True, fn=No
         which step it diverged.
     color : color, optional
         The book colour of ``label`` by default (see :func:`colors`).
-    linewidth : float
+    linewidth : float, optional
+        In points; :data:`RUN_STYLE`'s by default.
     markers : bool
         Whether to mark the starts (hollow circles), the ends of the runs that did not diverge
         (filled circles) and where the diverged runs left the window (crosses).
@@ -510,8 +587,9 @@ def path(ax, traj, *, label=None, color=None, linewidth=1.8, markers=True, fn=No
     color = colors([label])[label] if color is None else color
     parts = runs(traj)
     if len(parts) == 1 and parts[0]["diverged"]:
-        label = f"{label} (diverged at step {parts[0]['stopped'] + 1})"
+        label = f"{label} ({run_status(parts[0])})"
     drawn = {"lines": [], "start": None, "end": None, "diverged": None}
+    linewidth = RUN_STYLE["linewidth"] if linewidth is None else linewidth
     style = {"color": color, "linewidth": linewidth, "path_effects": PATH_OUTLINE, "zorder": 5}
     for i, run in enumerate(parts):
         xs = run["xs"]
@@ -531,16 +609,21 @@ def path(ax, traj, *, label=None, color=None, linewidth=1.8, markers=True, fn=No
             coords.append(np.asarray(fn(pts), dtype=float))
         (drawn[key],) = ax.plot(*coords, linestyle="none", color=color, zorder=6, **kw)
 
-    mark([r["xs"][0] for r in parts], "start", marker="o", markersize=6,
-         markerfacecolor="white", markeredgewidth=1.4)
-    mark([r["xs"][-1] for r in parts if not r["diverged"]], "end", marker="o", markersize=6,
-         markeredgecolor="white", markeredgewidth=0.9)
-    diverged = [r for r in parts if r["diverged"]]
-    if diverged:
-        if fn is None:
-            raise ValueError("path needs fn (or traj.fn) to mark where diverged runs leave")
-        mark([window_exit(r["xs"], fn.bounds) for r in diverged], "diverged", marker="X",
-             markersize=10, markeredgecolor="white", markeredgewidth=0.9, clip_on=False)
+    if fn is None and any(r["diverged"] for r in parts):
+        raise ValueError(
+            "`fn` must be given (or be traj.fn) to mark where diverged runs leave the window. "
+            "Received: fn=None"
+        )
+    marks = [run_marks(r, fn.bounds if fn is not None else None) for r in parts]
+    start, end, cross = RUN_STYLE["start"], RUN_STYLE["end"], RUN_STYLE["diverged"]
+    mark([m["start"] for m in marks], "start", marker=start["marker"],
+         markersize=start["size"], markerfacecolor=start["face"],
+         markeredgewidth=start["edgewidth"])
+    mark([m["end"] for m in marks if m["end"] is not None], "end", marker=end["marker"],
+         markersize=end["size"], markeredgecolor=end["edge"], markeredgewidth=end["edgewidth"])
+    mark([m["cross"] for m in marks if m["cross"] is not None], "diverged",
+         marker=cross["marker"], markersize=cross["size"], markeredgecolor=cross["edge"],
+         markeredgewidth=cross["edgewidth"], clip_on=False)
     return drawn
 
 
@@ -550,14 +633,15 @@ def _history_curves(history):
             return history["iteration"], history["epoch"]
         except KeyError as err:
             raise ValueError(
-                f"history needs the keys 'iteration' and 'epoch'; got {sorted(history)}"
+                "`history` must have the keys 'iteration' and 'epoch'. "
+                f"Received: keys={sorted(history)!r}"
             ) from err
     try:
         return history.iteration, history.epoch
     except AttributeError as err:
         raise TypeError(
-            "history must have .iteration and .epoch (or be a dict with those keys); "
-            f"got {history!r}"
+            "`history` must have .iteration and .epoch (or be a dict with those keys). "
+            f"Received: history={history!r}"
         ) from err
 
 
@@ -586,7 +670,10 @@ def losses(ax, history, *, log=False, color="#0072B2", label=None):
     iteration = np.asarray(iteration, dtype=float).reshape(-1)
     epoch = np.asarray(epoch, dtype=float).reshape(-1)
     if iteration.size == 0 and epoch.size == 0:
-        raise ValueError("history has no losses to draw (both curves are empty)")
+        raise ValueError(
+            "`history` must hold losses to draw (both its curves are empty). "
+            f"Received: history={history!r}"
+        )
     n_iter = iteration.size
     prefix = f"{label}, " if label else ""
     (it_line,) = ax.plot(
@@ -608,7 +695,8 @@ def losses(ax, history, *, log=False, color="#0072B2", label=None):
 def _check_trajectories(trajectories):
     if not isinstance(trajectories, dict) or not trajectories:
         raise TypeError(
-            f"trajectories must be a non-empty dict {{name: Trajectory}}; got {trajectories!r}"
+            "`trajectories` must be a non-empty dict {name: Trajectory}. "
+            f"Received: trajectories={trajectories!r}"
         )
     return {str(name): traj for name, traj in trajectories.items()}
 
@@ -637,12 +725,12 @@ def compare(fn, trajectories, *, view="2d", ax=None, title=None, figsize=None, l
     """
     trajectories = _check_trajectories(trajectories)
     if view not in ("2d", "3d"):
-        raise ValueError(f"view must be '2d' or '3d'; got {view!r}")
+        raise ValueError(f"`view` must be '2d' or '3d'. Received: view={view!r}")
     if ax is None:
         _, ax = figure(view=view, figsize=figsize)
     elif _is_3d(ax) != (view == "3d"):
-        raise ValueError(f"ax must be {'a 3-D' if view == '3d' else 'a 2-D'} Axes for "
-                         f"view={view!r}; got {ax!r}")
+        raise ValueError(f"`ax` must be {'a 3-D' if view == '3d' else 'a 2-D'} Axes for "
+                         f"view={view!r}. Received: ax={ax!r}")
     if view == "3d":
         surface(ax, fn)
     else:
