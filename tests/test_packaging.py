@@ -1,21 +1,34 @@
-"""The package installs into a clean virtual environment and its core works without torch."""
+"""The package builds into distributions an index accepts, and its wheel works without torch.
+
+The slow test builds the sdist and the wheel as the release workflow does, checks them with
+twine, installs the wheel into a clean virtual environment that has no torch, and runs the
+numpy part of the README's example there.
+"""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 import textwrap
+import tomllib
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+import adalearn
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Local state that is not part of the source: copying it would be slow, and a stale build/
-# directory would put deleted modules into the wheel.
+# Local state that is not part of the source: copying it would be slow (node_modules alone is
+# hundreds of megabytes), and a stale build/ directory would put deleted modules into the wheel.
 NOT_SOURCE = shutil.ignore_patterns(
     ".git",
     ".venv",
+    "node_modules",
     "build",
     "dist",
     "_build",
@@ -63,6 +76,17 @@ CHECK = textwrap.dedent(
     """
 )
 
+# Run after the README's numpy part, in the same interpreter.
+AFTER_README = textwrap.dedent(
+    """
+    import sys
+
+    assert "torch" not in sys.modules, "the README's numpy part imported torch"
+    assert set(runs) == {"Adam", "Momentum", "a sweep"}, sorted(runs)
+    print("ok")
+    """
+)
+
 
 def run(command, cwd, env, timeout):
     return subprocess.run(
@@ -70,29 +94,112 @@ def run(command, cwd, env, timeout):
     )
 
 
+def project():
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+
+
+def pins():
+    """The ``name==version`` lines of requirements.txt, as pip constraints."""
+    lines = (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    return [line.split("#", 1)[0].strip() for line in lines if "==" in line.split("#", 1)[0]]
+
+
+def readme_numpy_part():
+    """The README's usage example up to its first torch line: what runs with numpy alone."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    usage = readme.split("## Use adalearn in your own notebook", 1)[1]
+    code = re.search(r"```python\n(.*?)```", usage, re.DOTALL).group(1)
+    numpy_part = code.split("import torch", 1)[0]
+    assert "trajectory.run" in numpy_part, numpy_part
+    return numpy_part
+
+
+def test_the_version_lives_in_adalearn_init_only():
+    metadata = project()
+    assert "version" not in metadata, "pyproject.toml states a version of its own"
+    assert "version" in metadata["dynamic"]
+    dynamic = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert dynamic["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "adalearn.__version__"}
+    assert re.fullmatch(r"\d+\.\d+\.\d+", adalearn.__version__), adalearn.__version__
+
+
+def test_the_changelog_has_the_current_version_and_an_unreleased_section():
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    headings = re.findall(r"^## \[([^\]]+)\]", changelog, re.MULTILINE)
+    assert headings[0] == "Unreleased", headings
+    assert adalearn.__version__ in headings, (adalearn.__version__, headings)
+    dated = rf"^## \[{re.escape(adalearn.__version__)}\] - \d{{4}}-\d{{2}}-\d{{2}}$"
+    assert re.search(dated, changelog, re.MULTILINE), "the current version has no dated heading"
+
+
+def test_the_torch_extra_starts_at_the_tested_torch():
+    # The tested torch is the pinned one; an older minimum would promise what nothing checks.
+    (extra,) = [Requirement(text) for text in project()["optional-dependencies"]["torch"]]
+    (pin,) = [Requirement(line) for line in pins() if Requirement(line).name == "torch"]
+    pinned = Version(next(iter(pin.specifier)).version)
+    assert extra.specifier.contains(pinned), (str(extra), str(pinned))
+    (minimum,) = [Version(spec.version) for spec in extra.specifier if spec.operator == ">="]
+    assert minimum.release[:2] == pinned.release[:2], (str(minimum), str(pinned))
+
+
+def test_requires_python_admits_the_tested_python():
+    requires = SpecifierSet(project()["requires-python"])
+    tested = Version(f"{sys.version_info.major}.{sys.version_info.minor}")
+    assert requires.contains(tested), (str(requires), str(tested))
+    assert not requires.contains(Version(f"{tested.major}.{tested.minor - 1}")), (
+        "requires-python admits an older Python than the one tested"
+    )
+
+
 @pytest.mark.slow
-def test_installs_in_a_clean_venv_without_torch(tmp_path):
+def test_the_wheel_passes_twine_and_runs_the_readme_example_without_torch(tmp_path):
     source = tmp_path / "source"
     shutil.copytree(ROOT, source, ignore=NOT_SOURCE)
-    venv = tmp_path / "venv"
     env = {
         key: value
         for key, value in os.environ.items()
         if key not in {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"}
     }
 
-    created = run([sys.executable, "-m", "venv", str(venv)], tmp_path, env, timeout=120)
+    # As the release workflow builds, but with the pinned setuptools of this environment instead
+    # of an isolated download of it: the sdist first, then the wheel from the unpacked sdist,
+    # so a file missing from the sdist breaks the wheel.
+    dist = tmp_path / "dist"
+    build = [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(dist), str(source)]
+    built = run(build, tmp_path, env, timeout=300)
+    assert built.returncode == 0, (built.stdout + built.stderr)[-4000:]
+    (wheel,) = dist.glob(f"adalearn-{adalearn.__version__}-py3-none-any.whl")
+    (sdist,) = dist.glob(f"adalearn-{adalearn.__version__}.tar.gz")
+
+    twine = [sys.executable, "-m", "twine", "check", "--strict", str(wheel), str(sdist)]
+    checked = run(twine, tmp_path, env, timeout=120)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.count("PASSED") == 2, checked.stdout
+
+    # A clean venv without pip of its own: this environment's pip installs into it (--python),
+    # which saves seeding a pip; --no-compile saves compiling numpy's and matplotlib's sources.
+    venv = tmp_path / "venv"
+    created = run([sys.executable, "-m", "venv", "--without-pip", str(venv)], tmp_path, env, 120)
     assert created.returncode == 0, created.stderr
     python = str(venv / "bin" / "python")
 
-    install = [python, "-m", "pip", "install", "--quiet", "--timeout", "30", "--retries", "1"]
-    installed = run([*install, str(source)], tmp_path, env, timeout=600)
+    # numpy and matplotlib at the project's pins, which pip's cache already holds.
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text("\n".join(pins()) + "\n", encoding="utf-8")
+    install = [sys.executable, "-m", "pip", "--python", python, "install", "--quiet"]
+    install += ["--no-compile", "--timeout", "30", "--retries", "1"]
+    installed = run([*install, "--constraint", str(constraints), str(wheel)], tmp_path, env, 600)
     if installed.returncode != 0:
         output = installed.stdout + installed.stderr
         if any(phrase in output for phrase in NETWORK_ERRORS):
             pytest.skip(f"pip cannot reach a package index:\n{output[-2000:]}")
-        pytest.fail(f"pip install {ROOT} failed:\n{output[-4000:]}")
+        pytest.fail(f"pip install {wheel.name} failed:\n{output[-4000:]}")
 
     checked = run([python, "-c", CHECK], tmp_path, env, timeout=120)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert checked.stdout.strip() == "ok"
+
+    example = readme_numpy_part() + AFTER_README
+    ran = run([python, "-c", example], tmp_path, {**env, "MPLBACKEND": "Agg"}, timeout=300)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert ran.stdout.strip() == "ok", ran.stdout + ran.stderr
