@@ -8,6 +8,7 @@ Submodules load on first use, so ``import adalearn`` imports neither torch nor m
 - :mod:`adalearn.trajectory`: run a rule on a function, batched over starts and hyperparameters
 - :mod:`adalearn.plotting`, :mod:`adalearn.animation`, :mod:`adalearn.widgets`: the pictures
 - :mod:`adalearn.data`, :mod:`adalearn.training`: the book's datasets and training loop (torch)
+- :mod:`adalearn.models`: the small networks of the book's training chapters (torch)
 """
 
 import importlib
@@ -24,6 +25,7 @@ _SUBMODULES = (
     "widgets",
     "data",
     "training",
+    "models",
 )
 
 __all__ = [*_SUBMODULES, "__version__"]

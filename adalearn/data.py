@@ -6,6 +6,8 @@
   squared-error loss, the classic "fit noise with a two-layer net" problem.
 - :func:`digits`: scikit-learn's bundled 8×8 handwritten digits, split into training and
   validation sets, for train-versus-validation curves.
+- :func:`python_source`: characters of Python's own standard library, as next-character
+  windows for a small language model.
 
 Every generator draws from its own ``torch.Generator``, so calling it neither depends on nor
 changes torch's global random state, and the same seed always gives the same numbers.
@@ -17,7 +19,16 @@ from typing import NamedTuple
 
 import torch
 
-__all__ = ["Samples", "Split", "TwoLayerNet", "digits", "linear_regression", "two_layer_net"]
+__all__ = [
+    "Characters",
+    "Samples",
+    "Split",
+    "TwoLayerNet",
+    "digits",
+    "linear_regression",
+    "python_source",
+    "two_layer_net",
+]
 
 
 class Samples(NamedTuple):
@@ -37,6 +48,14 @@ class Split(NamedTuple):
     y_train: torch.Tensor
     X_val: torch.Tensor
     y_val: torch.Tensor
+
+
+class Characters(NamedTuple):
+    """Next-character windows of a text: what :func:`python_source` returns."""
+
+    train: torch.Tensor
+    validation: torch.Tensor
+    alphabet: str
 
 
 class TwoLayerNet(NamedTuple):
@@ -235,3 +254,52 @@ def digits(test_size=0.25, seed=0):
         torch.as_tensor(X_val, dtype=torch.float32),
         torch.as_tensor(y_val, dtype=torch.int64),
     )
+
+
+PYTHON_MODULES = ("textwrap", "functools", "heapq", "fractions", "statistics")
+
+
+def python_source(context=32, modules=PYTHON_MODULES, validation=0.1):
+    """Characters of Python's standard library source, cut into next-character windows.
+
+    The text is the source of the standard-library ``modules`` of the running Python, joined
+    in order: nothing is downloaded, and one Python version always gives the same text. Its
+    last ``validation`` fraction is held out. Each set is cut into non-overlapping windows of
+    ``context + 1`` token ids; a window's first ``context`` ids are the input and its last
+    ``context`` the targets, shifted by one character.
+
+    Parameters
+    ----------
+    context : int, default 32
+        Characters a model sees before predicting the next one.
+    modules : sequence of str
+        Names of pure-Python standard-library modules.
+    validation : float, default 0.1
+        Fraction of the text held out, strictly between 0 and 1.
+
+    Returns
+    -------
+    Characters
+        ``train`` and ``validation``: int64 tensors of shape ``(windows, context + 1)``;
+        ``alphabet``: the distinct characters, in the order of their ids.
+    """
+    import importlib
+    import inspect
+
+    context = _check_positive_int("context", context)
+    validation = _check_real("validation", validation)
+    if not 0 < validation < 1:
+        raise ValueError(f"`validation` must be in (0, 1). Received: validation={validation!r}")
+    if isinstance(modules, str) or not modules:
+        raise TypeError(f"`modules` must be a sequence of module names. Received: {modules!r}")
+    text = "".join(inspect.getsource(importlib.import_module(name)) for name in modules)
+    alphabet = "".join(sorted(set(text)))
+    ids = torch.tensor([alphabet.index(c) for c in text], dtype=torch.int64)
+    cut = int(len(ids) * (1 - validation))
+
+    def windows(part):
+        count = (len(part) - 1) // context
+        starts = torch.arange(count) * context
+        return part[starts[:, None] + torch.arange(context + 1)]
+
+    return Characters(windows(ids[:cut]), windows(ids[cut:]), alphabet)

@@ -1,0 +1,113 @@
+"""Small networks for the book's training experiments, seeded and CPU-sized.
+
+- :class:`CharTransformer`: a decoder-only transformer that predicts the next character;
+- :func:`mlp`: a fully connected ReLU network, for scikit-learn's digits.
+
+Each takes a ``seed`` and draws its initial weights from torch's default initialisation under
+that seed, leaving torch's global random state as it was, so the same seed gives the same
+network wherever it is built.
+"""
+
+import torch
+
+from adalearn.data import _check_positive_int, _check_seed
+
+__all__ = ["CharTransformer", "matrix_parameters", "mlp"]
+
+
+class CharTransformer(torch.nn.Module):
+    """A decoder-only transformer over characters: embeddings, pre-norm blocks, a linear head.
+
+    Each block is causal self-attention followed by a two-layer MLP of width ``4 * width``,
+    each with a residual connection and a LayerNorm in front (the GPT-2 arrangement); no
+    dropout. The forward pass maps token ids of shape ``(batch, length)``, ``length ≤
+    context``, to logits of shape ``(batch, length, vocabulary)``.
+
+    Parameters
+    ----------
+    vocabulary : int
+        Number of distinct tokens.
+    context : int, default 32
+        The longest sequence the position embedding covers.
+    width : int, default 32
+        The embedding width, divisible by ``heads``.
+    heads : int, default 4
+        Attention heads per block.
+    blocks : int, default 1
+        Number of transformer blocks.
+    seed : int, default 0
+        Seed of the initial weights.
+    """
+
+    def __init__(self, vocabulary, context=32, width=32, heads=4, blocks=1, seed=0):
+        super().__init__()
+        vocabulary = _check_positive_int("vocabulary", vocabulary)
+        self.context = _check_positive_int("context", context)
+        width = _check_positive_int("width", width)
+        heads = _check_positive_int("heads", heads)
+        blocks = _check_positive_int("blocks", blocks)
+        if width % heads:
+            raise ValueError(
+                f"`width` must be divisible by `heads`. Received: width={width}, heads={heads}"
+            )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(_check_seed(seed))
+            self.token = torch.nn.Embedding(vocabulary, width)
+            self.position = torch.nn.Embedding(self.context, width)
+            layer = torch.nn.TransformerEncoderLayer(
+                width, heads, 4 * width, dropout=0.0, batch_first=True, norm_first=True
+            )
+            self.blocks = torch.nn.TransformerEncoder(layer, blocks, enable_nested_tensor=False)
+            self.norm = torch.nn.LayerNorm(width)
+            self.head = torch.nn.Linear(width, vocabulary)
+        mask = torch.nn.Transformer.generate_square_subsequent_mask(self.context)
+        self.register_buffer("mask", mask, persistent=False)
+
+    def forward(self, tokens):
+        length = tokens.shape[-1]
+        if length > self.context:
+            raise ValueError(
+                f"`tokens` must be at most {self.context} long. Received: length={length}"
+            )
+        h = self.token(tokens) + self.position.weight[:length]
+        h = self.blocks(h, mask=self.mask[:length, :length], is_causal=True)
+        return self.head(self.norm(h))
+
+
+def mlp(sizes, seed=0):
+    """A ReLU network ``Linear(sizes[0], sizes[1]) → ReLU → … → Linear(sizes[-2], sizes[-1])``.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        The widths, inputs first, outputs last; at least two.
+    seed : int, default 0
+        Seed of torch's default initialisation of the layers.
+    """
+    sizes = [_check_positive_int("sizes[i]", size) for size in sizes]
+    if len(sizes) < 2:
+        raise ValueError(f"`sizes` must hold at least two widths. Received: sizes={sizes!r}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(_check_seed(seed))
+        layers = []
+        for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=False):
+            layers += [torch.nn.Linear(n_in, n_out), torch.nn.ReLU()]
+        return torch.nn.Sequential(*layers[:-1])
+
+
+def matrix_parameters(model):
+    """Split ``model``'s parameters into hidden weight matrices and the rest.
+
+    Matrix optimizers such as Muon are meant for the 2-D weights of hidden layers; embeddings,
+    the output layer (the last ``Linear``), biases and norms go to an elementwise optimizer.
+    Returns ``(matrices, others)``, two lists covering every parameter once.
+    """
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    excluded = {id(linears[-1].weight)} if linears else set()
+    for module in model.modules():
+        if isinstance(module, torch.nn.Embedding):
+            excluded.add(id(module.weight))
+    matrices, others = [], []
+    for p in model.parameters():
+        (matrices if p.ndim == 2 and id(p) not in excluded else others).append(p)
+    return matrices, others
