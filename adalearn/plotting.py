@@ -34,6 +34,7 @@ __all__ = [
     "PATH_OUTLINE",
     "RUN_STYLE",
     "NotebookFigure",
+    "against_bound",
     "colors",
     "compare",
     "contour",
@@ -743,3 +744,55 @@ def compare(fn, trajectories, *, view="2d", ax=None, title=None, figsize=None, l
     if title is not None:
         ax.set_title(title)
     return ax.figure
+
+
+def against_bound(ax, x, measured, bound, *, label, bound_label=None, color=None, points=False,
+                  log=True):
+    """Draw a measured curve and the bound or prediction it is checked against, in one colour.
+
+    The measurement is a solid line (dots with ``points=True``), the bound a dashed line of the
+    same colour, so that several pairs share one Axes and each bound stays next to its data.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    x : array_like, shape (n,)
+    measured, bound : array_like, shape (n,)
+        Values that are not finite, and on a logarithmic axis values that are not positive,
+        are left out of the drawn lines (as gaps).
+    label : str
+        Legend entry of the measurement.
+    bound_label : str, optional
+        Legend entry of the bound; ``f"{label}: bound"`` by default.
+    color : color, optional
+        The next colour of the Axes' cycle by default.
+    points : bool
+        Draw the measurement as dots rather than a line.
+    log : bool
+        Logarithmic y axis.
+
+    Returns
+    -------
+    dict
+        ``"measured"`` and ``"bound"``: the two Line2D.
+    """
+    x = np.asarray(x, dtype=float).reshape(-1)
+    curves = {}
+    for key, values in (("measured", measured), ("bound", bound)):
+        values = np.asarray(values, dtype=float).reshape(-1)
+        if values.shape != x.shape:
+            raise ValueError(
+                f"`{key}` must have the shape of `x`. Received: {key}.shape={values.shape}, "
+                f"x.shape={x.shape}"
+            )
+        keep = np.isfinite(values) & (values > 0 if log else True)
+        curves[key] = np.where(keep, values, np.nan)
+    style = {"linestyle": "none", "marker": "o", "markersize": 3.5} if points else {}
+    (measured_line,) = ax.plot(x, curves["measured"], color=color, label=label, **style)
+    color = measured_line.get_color()
+    (bound_line,) = ax.plot(x, curves["bound"], color=color, linestyle="--", linewidth=1.2,
+                            label=f"{label}: bound" if bound_label is None else bound_label)
+    if log:
+        ax.set_yscale("log")
+    return {"measured": measured_line, "bound": bound_line}
+
