@@ -176,6 +176,10 @@ def fit(
     validation : pair of torch.Tensor, optional
         ``(X_val, y_val)``: after each epoch the model is evaluated on it (in eval mode, without
         gradients) with the same ``loss``, so summed losses stay comparable only at equal sizes.
+        An optimizer with ``train()`` and ``eval()`` methods (schedule-free ones, whose
+        evaluated point differs from the trained one) is switched to ``eval()`` for every
+        evaluation and back to ``train()`` for training; after ``fit`` it is left in ``eval()``,
+        so the model holds the point to evaluate.
     metric : callable, optional
         ``metric(prediction, target)`` returning a number (e.g. accuracy), evaluated after each
         epoch on the whole training set and on ``validation`` when given.
@@ -256,10 +260,15 @@ def fit(
     train_metric = []
     validation_metric = []
     was_training = model.training
+    switches = callable(getattr(optimizer, "train", None)) and callable(
+        getattr(optimizer, "eval", None)
+    )
     bar = _progress_bar(epochs, progress)
     try:
         for _ in range(epochs):
             model.train()
+            if switches:
+                optimizer.train()
             order = torch.randperm(n, generator=generator) if shuffle else None
             epoch_losses = []
             for start in range(0, n, batch_size):
@@ -272,6 +281,8 @@ def fit(
             iteration.extend(epoch_losses)
             epoch_means.append(float(np.mean(epoch_losses)))
 
+            if switches:
+                optimizer.eval()
             if validation is not None or metric is not None:
                 model.eval()
                 if validation is not None:

@@ -493,3 +493,27 @@ def test_optimizer_path_of_gradient_descent_is_the_closed_form():
     np.testing.assert_allclose(points, expected, rtol=1e-12, atol=1e-300)
     with pytest.raises(ValueError, match="steps"):
         training.optimizer_path(lambda p: torch.optim.SGD(p, lr=lr), sphere, x0, 0)
+
+
+def test_fit_evaluates_a_schedule_free_optimizer_at_its_evaluation_point():
+    import schedulefree
+
+    X, y = data.linear_regression(n=128, seed=1)
+    model = training.linear_model(seed=2)
+    reference = training.linear_model(seed=2)
+    optimizer = schedulefree.AdamWScheduleFreeReference(model.parameters(), lr=0.05)
+    by_hand = schedulefree.AdamWScheduleFreeReference(reference.parameters(), lr=0.05)
+    history = training.fit(model, optimizer, (X, y), epochs=3, batch_size=32,
+                           loss=training.half_mse, validation=(X, y), progress=False)
+    expected = []
+    for _ in range(3):
+        by_hand.train()
+        for start in range(0, 128, 32):
+            by_hand.zero_grad()
+            training.half_mse(reference(X[start : start + 32]), y[start : start + 32]).backward()
+            by_hand.step()
+        by_hand.eval()
+        with torch.no_grad():
+            expected.append(training.half_mse(reference(X), y).item())
+    np.testing.assert_allclose(history.validation, expected, rtol=1e-6)
+    assert torch.equal(model.weight, reference.weight)  # left at the evaluation point
