@@ -796,3 +796,57 @@ def against_bound(ax, x, measured, bound, *, label, bound_label=None, color=None
         ax.set_yscale("log")
     return {"measured": measured_line, "bound": bound_line}
 
+
+
+def spread(ax, runs, *, x=None, label, color=None, smooth=1, log=False):
+    """Draw the mean of several runs as a line and their spread (± one std) as a band around it.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    runs : array_like, shape (seeds, n)
+        One curve per run (for example the training loss of each seed, step by step).
+    x : array_like, shape (n,), optional
+        The abscissa; ``1 … n`` (steps counted from 1) by default.
+    label : str
+        Legend entry of the mean.
+    color : color, optional
+        The next colour of the Axes' cycle by default.
+    smooth : int, default 1
+        Average each curve over a trailing window of this many points first (a noisy
+        mini-batch loss reads better as a moving average); the first points average fewer.
+    log : bool
+        Logarithmic y axis.
+
+    Returns
+    -------
+    dict
+        ``"mean"``: the Line2D; ``"band"``: the PolyCollection between mean − std and mean + std
+        (the standard deviation over runs, with one degree of freedom; no band for one run).
+    """
+    runs = np.asarray(runs, dtype=float)
+    if runs.ndim != 2 or runs.shape[1] == 0:
+        raise ValueError(
+            f"`runs` must have shape (seeds, n) with n >= 1. Received: runs.shape={runs.shape}"
+        )
+    if isinstance(smooth, bool) or not isinstance(smooth, int) or smooth < 1:
+        raise ValueError(f"`smooth` must be a positive integer. Received: smooth={smooth!r}")
+    if smooth > 1:
+        sums = np.cumsum(runs, axis=1)
+        shifted = np.concatenate([np.zeros((len(runs), smooth)), sums[:, :-smooth]], axis=1)
+        counts = np.minimum(np.arange(1, runs.shape[1] + 1), smooth)
+        runs = (sums - shifted[:, : runs.shape[1]]) / counts
+    x = np.arange(1, runs.shape[1] + 1) if x is None else np.asarray(x, dtype=float)
+    if x.shape != (runs.shape[1],):
+        raise ValueError(
+            f"`x` must have one value per point. Received: x.shape={x.shape}, "
+            f"runs.shape={runs.shape}"
+        )
+    mean = runs.mean(axis=0)
+    std = runs.std(axis=0, ddof=1) if len(runs) > 1 else np.zeros_like(mean)
+    (line,) = ax.plot(x, mean, color=color, label=label)
+    band = ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2,
+                           linewidth=0)
+    if log:
+        ax.set_yscale("log")
+    return {"mean": line, "band": band}
