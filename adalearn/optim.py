@@ -12,22 +12,25 @@ arguments, defaults and state keys and give its numbers, so they drop into any t
 They are real :class:`torch.optim.Optimizer` subclasses: hyperparameters live in
 ``param_groups`` (so ``torch.optim.lr_scheduler`` works), per-parameter state in ``self.state``,
 and ``state_dict()`` loads into the torch.optim namesake and back. Each also accepts the
-rule's extra keyword arguments, such as ``eps_root``.
+rule's extra keyword arguments, such as ``eps_root``, and torch's implementation flags where
+its namesake has them (``foreach``, ``fused``, ``capturable``, ``differentiable``).
 
 :class:`Heun` evaluates the gradient twice per step and so needs ``step(closure)``.
 :class:`SoftBatch` wraps any optimizer and steps it once every ``every`` calls with the mean
 gradient. :class:`RuleOptimizer` turns any rule, your own too, into an optimizer.
+
+What a step does is :meth:`RuleOptimizer.reference_step`, the rule applied to one parameter.
+The engine behind it (``adalearn._engine``) runs the same arithmetic on many parameters at
+once, in blocks, or compiled, and gives the same numbers.
 """
 
 from __future__ import annotations
 
 import inspect
-import types
 
-import numpy as np
 import torch
 
-from adalearn import rules
+from adalearn import _engine, rules
 
 __all__ = [
     "RuleOptimizer",
@@ -48,64 +51,11 @@ def _step_dtype():
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
 
 
-# Rules whose update acts on each coordinate alone, so running them on the concatenation of
-# several parameters gives each parameter its own update. (A reader's rule may not: one that
-# normalises by a norm of x would mix its parameters; it always runs parameter by parameter.)
-_ELEMENTWISE = (
-    rules.SGD,
-    rules.Adagrad,
-    rules.RMSprop,
-    rules.Adadelta,
-    rules.Adam,
-    rules.AdamW,
-    rules.Adamax,
-    rules.Heun,
-)
-
-# A rule call costs a dozen tensor operations, about 40 µs with the Python around them however
-# small the tensor. Parameters below _SMALL elements therefore run together, in flat buffers
-# (see _Batch). Eager batches hold at most _BATCH elements (a megabyte in float32), so that
-# the rule's temporaries stay in cache and come from the allocator's free lists; for the same
-# reason an eager step on a larger parameter runs in blocks of _BATCH elements. A compiled
-# update makes no temporaries, so its batch takes every small parameter of the group.
-_SMALL = 1 << 15
-_BATCH = 1 << 18
-_PER_CALL = 8
-_RECOMPILE_LIMIT = 32
-
-
 def _plain(value):
     """True for a hyperparameter made of Python scalars (which can be compared and cached)."""
     if isinstance(value, tuple):
         return all(map(_plain, value))
     return value is None or isinstance(value, (bool, int, float, str))
-
-
-def _update_in_place(rule, x, g, state, ahead):
-    """One step of ``rule`` written back into ``x`` and ``state``, in eager and compiled code.
-
-    ``x``, ``g`` and the state's arrays are tensors of one shape; ``ahead`` is the gradient at the
-    rule's look-ahead point (Heun) or None. Returns the state entries that have no tensor to be
-    written into: the step count and buffers created by this step.
-    """
-    grad_fn = None if ahead is None else (lambda _x: ahead)
-    x_new, new = rule.step(x, g, state, grad_fn=grad_fn)
-    x.copy_(x_new)
-    created = {}
-    for key, value in new.items():
-        if key != "step" and state.get(key) is not None:
-            state[key].copy_(value)
-        else:
-            created[key] = value
-    return created
-
-
-def _update_each(rule, xs, gs, states, aheads):
-    """:func:`_update_in_place` on each parameter of a list: one compiled call for them all."""
-    return [
-        _update_in_place(rule, x, g, state, ahead)
-        for x, g, state, ahead in zip(xs, gs, states, aheads, strict=True)
-    ]
 
 
 class RuleOptimizer(torch.optim.Optimizer):
@@ -116,57 +66,83 @@ class RuleOptimizer(torch.optim.Optimizer):
     steps. Each parameter's state is the rule's state dict, stored in ``self.state[p]`` with
     ``"step"`` kept as a tensor like torch.optim does.
 
-    Rules that evaluate the gradient twice (``rule.evaluations == 2``, such as Heun) need
+    A step is :meth:`reference_step` on every parameter that has a gradient. Rules that
+    evaluate the gradient twice (``rule.evaluations == 2``, such as Heun) need
     ``step(closure)``: the closure is called again at the point ``rule.predict`` gives, for all
     parameters at once. After such a step ``p.grad`` holds the gradient at that point.
+
+    The numbers are the reference step's, but the work is organised for speed. A rule whose
+    ``elementwise`` attribute is true (every built-in rule) runs on parameters of fewer than
+    32768 elements together, as one flat array whose slices are their states, and on larger
+    ones in blocks of 262144 elements, so that its temporaries stay in cache.
 
     With ``compile=True`` the rule is compiled by :func:`torch.compile` into one in-place update
     per step: the same formulas, fused into a single pass over the parameter, its gradient and
     its state, with one call for up to eight large parameters. The first steps compile
     (seconds); the learning rate and the step count enter as tensors, so neither a scheduler
-    nor a new step recompiles, while a change of another hyperparameter does.
+    nor a new step recompiles, while a change of another hyperparameter does. The small
+    parameters of a group become views into one flat buffer (``p.data``; each stays the same
+    ``Parameter`` with its shape and values), so that only the gradients are copied; one later
+    given new storage (``p.data = ...``, ``model.to(...)``) is taken into a new buffer.
 
-    The built-in rules act on each coordinate alone, so parameters of fewer than 32768
-    elements run together: one rule call on flat buffers of the batch, into which their state
-    tensors are views. Eager, the batch copies the parameters in and back around the call, and
-    a larger parameter is updated in blocks of 262144 elements, so that the rule's temporaries
-    stay in cache. Either way every element sees the operations of the whole-parameter rule.
-    With ``compile=True`` the small parameters of a group instead become views into one flat
-    buffer (``p.data``; each stays the same ``Parameter`` with its shape and values), so that
-    only the gradients are copied. A parameter later given new storage (``p.data = ...``,
-    ``model.to(...)``) is taken into a new buffer at the next step.
+    With ``differentiable=True`` the step runs with autograd on, parameter by parameter, so
+    that the new parameters and states are differentiable functions of the old ones, of the
+    gradients and of tensor hyperparameters, as torch.optim's ``differentiable=True`` makes them.
 
     Example, with a rule written by the reader::
 
         optimizer = RuleOptimizer(model.parameters(), SignSGD(lr=1e-3))
     """
 
-    def __init__(self, params, rule: rules.Rule, *, compile: bool = False):
+    def __init__(
+        self, params, rule: rules.Rule, *, compile: bool = False, differentiable: bool = False
+    ):
         if not isinstance(rule, rules.Rule):
-            raise TypeError(f"rule must be an adalearn rule, got {rule!r}")
-        if not isinstance(compile, bool):
-            raise TypeError(f"compile must be True or False, got {compile!r}")
+            raise TypeError(f"`rule` must be an adalearn rule. Received: rule={rule!r}")
+        for name, value in (("compile", compile), ("differentiable", differentiable)):
+            if not isinstance(value, bool):
+                raise TypeError(f"`{name}` must be True or False. Received: {name}={value!r}")
+        if compile and differentiable:
+            raise ValueError(
+                "`compile` must be False when differentiable=True: compiled steps write in "
+                "place, outside autograd. Received: compile=True"
+            )
+        if compile:
+            _engine.check_compile_support()
         self.rule = rule
         self.compile = compile
-        self._lr = {}
-        self._compiled = None
-        super().__init__(params, rule.hyperparameters())
-        self._clear_caches()
+        self.differentiable = differentiable
+        # "differentiable" as torch.optim keeps it: it lets the base class take non-leaf tensors.
+        super().__init__(params, {**rule.hyperparameters(), "differentiable": differentiable})
+        self._start()
 
-    def _clear_caches(self):
+    def _start(self):
         # Per group: the hyperparameter values last seen and the rule built (and checked) from
-        # them. The last plan of the step (see _plan) and its batches.
+        # them. And the engine, which differentiable steps do without.
         self._rules = {}
-        self._plan_key, self._plan_cache = None, ([], [])
+        self._engine = None
+        if not self.differentiable:
+            self._engine = _engine.Engine(
+                self.state, self.reference_step, self._rule_state, self._store_state,
+                compile=self.compile,
+            )
 
     @property
     def requires_closure(self) -> bool:
         """True when ``step`` must be given a closure."""
         return self.rule.evaluations > 1
 
+    def __getstate__(self):
+        return {**super().__getstate__(), "rule": self.rule, "compile": self.compile,
+                "differentiable": self.differentiable}
+
     def __setstate__(self, state):
         super().__setstate__(state)
-        self._clear_caches()
+        if not hasattr(self, "_engine"):  # unpickled or copied: a fresh engine
+            self._start()
+        self._rules = {}
+        if self._engine is not None:
+            self._engine.reset(self.state)
         # A state_dict from torch.optim lacks the rule's extra hyperparameters (eps_root, ...).
         for group in self.param_groups:
             for name, default in self.rule.hyperparameters().items():
@@ -181,11 +157,6 @@ class RuleOptimizer(torch.optim.Optimizer):
         if plain and cached is not None and cached[0] == key:
             return cached[1]
         rule = self.rule.replace(**values)
-        if self.compile and isinstance(values.get("lr"), (int, float)):
-            # A tensor learning rate is an input of the compiled code, not a constant in it.
-            lr = self._lr.setdefault(index, torch.zeros((), dtype=torch.float64))
-            lr.fill_(values["lr"])
-            rule = rule.replace(lr=lr)
         if plain:
             self._rules[index] = (key, rule)
         return rule
@@ -216,121 +187,26 @@ class RuleOptimizer(torch.optim.Optimizer):
             ahead = self._gradients_ahead(group_rules, work, states, grads, closure)
         else:
             grads, ahead = [p.grad for _, p in work], None
-        update = self._compiled_update() if self.compile else _update_each
-        plan = self._plan(group_rules, work)
-        elementwise = self._plan_key[0]
-        for entry in plan:
-            if isinstance(entry, _Group):
-                entry.run(update, group_rules[entry.group], grads, ahead)
-                continue
-            index, p = work[entry]
-            rule = group_rules[index]
-            g_ahead = None if ahead is None else ahead[entry]
-            if elementwise[index] and p.numel() > _BATCH:
-                self._step_blocked(rule, p, grads[entry], g_ahead)
-            else:
-                self._step_one(rule, p, grads[entry], g_ahead)
+        if self._engine is not None:
+            self._engine.step(group_rules, work, grads, ahead)
+            return loss
+        with torch.set_grad_enabled(self.differentiable):
+            for i, (index, p) in enumerate(work):
+                self.reference_step(group_rules[index], p, grads[i],
+                                    None if ahead is None else ahead[i])
         return loss
 
-    def _plan(self, group_rules, work):
-        """How this step's parameters are updated: a list of groups and indices into ``work``.
+    def reference_step(self, rule, p, g, g_ahead=None):
+        """One step of ``rule`` on parameter ``p`` with gradient ``g``: what a step means.
 
-        Parameters are grouped by param group, dtype, device and state layout (step count
-        included). Small parameters of an elementwise rule run together as a :class:`_Batch`.
-        With ``compile=True`` the others run as :class:`_Together`, up to _PER_CALL per call;
-        eager, they go one by one. The plan is kept while the same parameters have gradients
-        and every group's state is still the optimizer's.
+        The rule's own pure step, ``x, state = rule.step(x, g, state)``, with its result
+        written back into ``p`` and ``self.state[p]``. ``g_ahead`` is the gradient at the
+        rule's look-ahead point, for rules that need one (Heun).
         """
-        elementwise = tuple(
-            type(rule) in _ELEMENTWISE
-            and all(np.ndim(v) == 0 for v in rule.hyperparameters().values()
-                    if not isinstance(v, tuple))
-            for rule in group_rules
-        )
-        key = (elementwise, tuple(id(p) for _, p in work))
-        if self._plan_key == key and all(group.valid() for group in self._plan_cache[1]):
-            return self._plan_cache[0]
-        limit = None if self.compile else _BATCH
-        members, open_members = [], {}
-        for i, (index, p) in enumerate(work):
-            small = p.numel() < _SMALL and elementwise[index]
-            if not (small or self.compile):
-                members.append(i)
-                continue
-            state = self._rule_state(group_rules[index], p)
-            signature = (
-                index,
-                p.dtype,
-                p.device,
-                tuple((k, v if k == "step" else v is None) for k, v in state.items()),
-                small,
-            )
-            entry = open_members.get(signature)
-            if entry is None or (small and limit and entry[1] + p.numel() > limit):
-                entry = open_members[signature] = [[], 0, small]
-                members.append(entry)
-            entry[0].append(i)
-            entry[1] += p.numel()
-        plan = []
-        for entry in members:
-            if not isinstance(entry, list):
-                plan.append(entry)
-                continue
-            indices, _, small = entry
-            index = work[indices[0]][0]
-            rule = group_rules[index]
-            if small and len(indices) == 1 and not self.compile:
-                plan.append(indices[0])
-            elif small:
-                plan.append(_Batch(self, rule, index, indices, work, adopt=self.compile))
-            else:
-                # Chunks of equal length, so that one compilation serves them all.
-                size = -(-len(indices) // -(-len(indices) // _PER_CALL))
-                for start in range(0, len(indices), size):
-                    chunk = indices[start : start + size]
-                    plan.append(_Together(self, rule, index, chunk, work, elementwise[index]))
-        groups = [entry for entry in plan if isinstance(entry, _Group)]
-        self._plan_key, self._plan_cache = key, (plan, groups)
-        return plan
-
-    def _compiled_update(self):
-        if self._compiled is None:
-            self._compiled = _compile(_update_each)
-        return self._compiled
-
-    def _step_one(self, rule, p, g, g_ahead):
-        """The eager step of one parameter: the rule's own out-of-place arithmetic."""
         grad_fn = None if g_ahead is None else (lambda _x: g_ahead)
-        x, new_state = rule.step(p.detach(), g, self._rule_state(rule, p), grad_fn=grad_fn)
+        x, new_state = rule.step(p, g, self._rule_state(rule, p), grad_fn=grad_fn)
         p.copy_(x)
-        if new_state:
-            self._store_state(p, new_state)
-
-    def _step_blocked(self, rule, p, g, g_ahead):
-        """The eager step of a large parameter, _BATCH elements at a time, written in place.
-
-        The rule's temporaries are then the size of a block: they stay in cache and come from
-        the allocator's free lists, where whole-parameter temporaries would be fresh pages.
-        Each element sees the same operations, so the result is the same to the last bit.
-        """
-        state = self._rule_state(rule, p)
-        tensors = [p, g, *([] if g_ahead is None else [g_ahead])]
-        tensors += [v for k, v in state.items() if k != "step"]
-        if any(v is None or not v.is_contiguous() for v in tensors):
-            return self._step_one(rule, p, g, g_ahead)  # first steps, or unusual layouts
-        x, g = p.detach().view(-1), g.view(-1)
-        ahead = None if g_ahead is None else g_ahead.view(-1)
-        buffers = {k: v if k == "step" else v.view(-1) for k, v in state.items()}
-        for start in range(0, x.numel(), _BATCH):
-            block = slice(start, start + _BATCH)
-            created = _update_in_place(
-                rule,
-                x[block],
-                g[block],
-                {k: v if k == "step" else v[block] for k, v in buffers.items()},
-                None if ahead is None else ahead[block],
-            )
-        self._store_state(p, {**state, **created})
+        self._store_state(p, new_state)
 
     def _rule_state(self, rule, p):
         """The rule's view of ``self.state[p]``: step counts as Python numbers."""
@@ -359,305 +235,113 @@ class RuleOptimizer(torch.optim.Optimizer):
         return ahead
 
 
-class _Group:
-    """Parameters of one param group with one step count, updated by one call of the update.
+# --------------------------------------------------------------------------------------------
+# The optimizers named after their torch.optim namesakes: the rule's constructor, plus torch's
+# implementation flags where the namesake has them.
 
-    A group owns the state entries it puts into ``optimizer.state`` and stays valid while
-    they are still there and every parameter still has the storage it had (see
-    :meth:`valid`); otherwise the optimizer plans again. Step counts advance in place.
-    """
-
-    def __init__(self, optimizer, rule, group, indices, work):
-        self.optimizer, self.group, self.indices = optimizer, group, indices
-        self.params = [work[i][1] for i in indices]
-        self.owned = []  # (param, its state dict, key, the object this group put there)
-        self.storage = []  # (param, the data pointer it must keep)
-        states = [optimizer._rule_state(rule, p) for p in self.params]
-        self.step, self.steps = None, []
-        if "step" in states[0]:
-            self.step = states[0]["step"]
-            self.steps = [torch.tensor(float(self.step), dtype=_step_dtype()) for _ in self.params]
-            self._own("step", self.steps)
-        self._take(states)
-
-    def _take(self, states):
-        """Take the parameters' current states (besides the step count) into the group."""
-        raise NotImplementedError
-
-    def _own(self, key, values):
-        state = self.optimizer.state
-        for p, value in zip(self.params, values, strict=True):
-            state[p][key] = value
-            self.owned.append((p, state[p], key, value))
-
-    def valid(self):
-        """True while the group's state entries and parameter storage are as it left them."""
-        state = self.optimizer.state
-        return all(p.data_ptr() == pointer for p, pointer in self.storage) and all(
-            state.get(p) is d and d.get(k) is v for p, d, k, v in self.owned
-        )
-
-    def _step_inputs(self):
-        if self.step is None:
-            return {}
-        return {"step": _step_input(self.step) if self.optimizer.compile else self.step}
-
-    def _advance(self, step):
-        self.step = step.item() if isinstance(step, torch.Tensor) else step
-        torch._foreach_zero_(self.steps)
-        torch._foreach_add_(self.steps, float(self.step))
+_FLAGS = ("foreach", "fused", "capturable", "differentiable")
 
 
-class _Batch(_Group):
-    """Small parameters run as one flat array: one rule call for many small layers.
-
-    The batch keeps flat buffers of its total size: ``x`` and ``g`` for the parameters and
-    their gradients, and one per state entry, of which ``optimizer.state[p]`` holds views (so
-    the state keeps torch.optim's per-parameter layout and ``state_dict`` is unchanged). A step
-    copies the gradients in and runs the update on the flat tensors. The parameters are copied
-    in and back around the update, or, when ``adopt`` is true, become views into ``x``
-    themselves (``p.data``), so that nothing is copied.
-    """
-
-    def __init__(self, optimizer, rule, group, indices, work, adopt):
-        self.adopt = adopt
-        super().__init__(optimizer, rule, group, indices, work)
-
-    def _take(self, states):
-        self.x = torch.cat([p.detach().reshape(-1) for p in self.params])
-        self.g = torch.empty_like(self.x)
-        self.x_views, self.g_views = self._views(self.x), self._views(self.g)
-        if self.adopt:
-            for p, view in zip(self.params, self.x_views, strict=True):
-                p.data = view
-                self.storage.append((p, view.data_ptr()))
-        self.flat = {}
-        for key, value in states[0].items():
-            if key == "step":
-                continue
-            if value is None:
-                self.flat[key] = None
-            else:
-                self._bind(key, torch.cat([state[key].reshape(-1) for state in states]))
-
-    def _views(self, flat):
-        views, offset = [], 0
-        for p in self.params:
-            views.append(flat[offset : offset + p.numel()].view(p.shape))
-            offset += p.numel()
-        return views
-
-    def _bind(self, key, flat):
-        """Make ``flat`` the batch's ``key`` buffer and its slices the parameters' state."""
-        self.flat[key] = flat
-        self._own(key, self._views(flat))
-
-    def run(self, update, rule, grads, ahead):
-        if not self.adopt:
-            torch._foreach_copy_(self.x_views, self.params)
-        torch._foreach_copy_(self.g_views, [grads[i] for i in self.indices])
-        g_ahead = None if ahead is None else _cat(ahead[i] for i in self.indices)
-        inputs = {**self.flat, **self._step_inputs()}
-        (created,) = update(rule, [self.x], [self.g], [inputs], [g_ahead])
-        if not self.adopt:
-            torch._foreach_copy_(self.params, self.x_views)
-        for key, value in created.items():
-            if key == "step":
-                self._advance(value)
-            elif value is not None:  # a buffer the first step creates, such as momentum's
-                self._bind(key, value)
+def _torch_flags(name):
+    """The implementation flags of ``torch.optim.<name>`` and their defaults, if it exists."""
+    namesake = getattr(torch.optim, name, None)
+    if namesake is None:
+        return {}
+    parameters = inspect.signature(namesake).parameters
+    return {flag: parameters[flag].default for flag in _FLAGS if flag in parameters}
 
 
-class _Together(_Group):
-    """Parameters that compiled code updates each on its own, in one call.
-
-    With ``flatten`` (an elementwise rule), each parameter, gradient and state tensor enters
-    as a flat view of itself, so that layers of any shape share the compiled code.
-    """
-
-    def __init__(self, optimizer, rule, group, indices, work, flatten):
-        self.flatten = flatten
-        super().__init__(optimizer, rule, group, indices, work)
-
-    def _take(self, states):
-        self.shapes = []  # per parameter: how its tensors enter the update
-        self.xs, self.inputs = [], []
-        for p, state in zip(self.params, states, strict=True):
-            tensors = [p, *(v for k, v in state.items() if k != "step" and v is not None)]
-            flat = self.flatten and all(t.is_contiguous() for t in tensors)
-            self.shapes.append(_flat if flat else _as_is)
-            self.xs.append(self.shapes[-1](p.detach()))
-            self.storage.append((p, p.data_ptr()))
-            self.inputs.append({})
-        for key in states[0]:
-            if key != "step":
-                self._bind(key, [state[key] for state in states])
-
-    def _bind(self, key, values):
-        """Make ``values`` the parameters' ``key`` state and the update's inputs."""
-        if values[0] is not None:
-            self._own(key, values)
-        for shape, inputs, value in zip(self.shapes, self.inputs, values, strict=True):
-            inputs[key] = None if value is None else shape(value)
-
-    def run(self, update, rule, grads, ahead):
-        gs = [shape(grads[i]) for shape, i in zip(self.shapes, self.indices, strict=True)]
-        aheads = [
-            None if ahead is None else shape(ahead[i])
-            for shape, i in zip(self.shapes, self.indices, strict=True)
-        ]
-        step = self._step_inputs()
-        created = update(rule, self.xs, gs, [{**inputs, **step} for inputs in self.inputs],
-                         aheads)
-        for key, value in created[0].items():
-            if key == "step":
-                self._advance(value)
-            elif value is not None:  # buffers the first step creates, such as momentum's
-                self._bind(key, [new[key].view_as(p) for new, p in
-                                 zip(created, self.params, strict=True)])
-
-
-def _flat(tensor):
-    return tensor.reshape(-1)
-
-
-def _as_is(tensor):
-    return tensor
-
-
-def _step_input(step):
-    """The step count as compiled code takes it: a tensor, so a new count does not recompile."""
-    return torch.tensor(float(step), dtype=torch.float64)
-
-
-def _compile(function):
-    """``function`` compiled by :func:`torch.compile`, with its own cache of compiled variants.
-
-    torch.compile keeps the variants compiled for a function (one per dtype, per set of
-    hyperparameter constants, per number of parameters in a call, ...) on its code object, at
-    most ``torch._dynamo.config.recompile_limit`` of them, and runs it uncompiled past that.
-    A copy of the code gives each optimizer a budget of its own, of _RECOMPILE_LIMIT.
-    """
-    code = function.__code__.replace()
-    copy = types.FunctionType(code, function.__globals__, function.__name__)
-    compiled = torch.compile(copy, backend=_inductor_with_scalars, dynamic=True, fullgraph=True)
-    config, shapes = torch._dynamo.config, torch.fx.experimental._config
-
-    def call(*args):
-        # Hyperparameters other than the learning rate must stay constants of the compiled
-        # code, also when a new state layout recompiles it (dynamo would then make every
-        # float an input). As inputs they are loaded again for every 16 elements, and
-        # beta ** t recomputed there. Every parameter gets a length of its own, so that
-        # chunks of parameters with other sizes reuse the code. Read only when compiling.
-        saved = (config.specialize_float, config.automatic_dynamic_shapes,
-                 config.recompile_limit, shapes.use_duck_shape)
-        config.specialize_float, config.automatic_dynamic_shapes = True, False
-        config.recompile_limit, shapes.use_duck_shape = _RECOMPILE_LIMIT, False
-        try:
-            return compiled(*args)
-        finally:
-            (config.specialize_float, config.automatic_dynamic_shapes,
-             config.recompile_limit, shapes.use_duck_shape) = saved
-
-    return call
-
-
-def _inductor_with_scalars(graph_module, example_inputs):
-    """torch.compile's default compiler, told to compute each scalar of the update once.
-
-    A rule computes step-dependent numbers, such as Adam's ``1 - beta1 ** t``, on the
-    zero-dimensional step tensor. Inductor would inline them into the loop over the
-    parameter and, because its C++ keeps ``errno`` semantics, call ``pow`` again for every
-    16 elements. Returning them as extra outputs makes it store each one once, before the loop.
-    """
-    from torch._inductor.compile_fx import compile_fx
-
-    def scalar(node):
-        value = node.meta.get("example_value")
-        return isinstance(value, torch.Tensor) and value.dim() == 0
-
-    output = next(node for node in graph_module.graph.nodes if node.op == "output")
-    results = tuple(output.args[0])
-    scalars = [
-        node
-        for node in graph_module.graph.nodes
-        if node.op == "call_function"
-        and scalar(node)
-        and node not in results
-        and any(not scalar(user) for user in node.users if user.op != "output")
-    ]
-    output.args = ((*results, *scalars),)
-    graph_module.recompile()
-    compiled = compile_fx(graph_module, example_inputs)
-    count = len(results)
-    return lambda *args: compiled(*args)[:count]
-
-
-def _cat(tensors):
-    """The tensors flattened and concatenated (one flat view when there is only one)."""
-    tensors = list(tensors)
-    if len(tensors) == 1 and tensors[0].is_contiguous():
-        return tensors[0].view(-1)
-    return torch.cat([t.reshape(-1) for t in tensors])
+def _check_flag(name, value, allowed=(None, False, True)):
+    if not any(value is a for a in allowed):
+        raise TypeError(f"`{name}` must be one of {allowed}. Received: {name}={value!r}")
 
 
 class _NamedOptimizer(RuleOptimizer):
     """An optimizer whose constructor is its rule's: ``Adam(params, lr=..., betas=...)``."""
 
     rule_class: type[rules.Rule]
+    # torch.optim.Adam's checks of Tensor learning rates and betas (its namesakes only).
+    _adam_tensor_checks = False
 
     def __init__(self, params, *args, compile=False, **kwargs):
-        super().__init__(params, self.rule_class(*args, **kwargs), compile=compile)
+        flags = {**self._flags, **{k: kwargs.pop(k) for k in self._flags if k in kwargs}}
+        try:
+            values = inspect.signature(self.rule_class).bind_partial(*args, **kwargs).arguments
+        except TypeError:
+            values = {}  # building the rule below says what is wrong, in Python's words
+        self._check_tensors(values, flags)
+        for name, value in flags.items():
+            _check_flag(name, value)
+        if flags.get("capturable"):
+            raise NotImplementedError(
+                "`capturable` must be False: adalearn.optim does not capture its steps in CUDA "
+                "graphs. Received: capturable=True"
+            )
+        if flags.get("fused"):
+            if flags.get("differentiable"):
+                raise RuntimeError("`fused` does not support `differentiable`")
+            if flags.get("foreach"):
+                raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+            compile = True  # one fused pass per step, as torch's fused kernels
+        super().__init__(params, self.rule_class(*args, **kwargs), compile=compile,
+                         differentiable=bool(flags.get("differentiable")))
+
+    def _check_tensors(self, values, flags):
+        """torch.optim's checks of hyperparameters given as tensors, with its wording."""
+        lr = values.get("lr")
+        foreach_only = flags.get("foreach") and not flags.get("capturable")
+        if isinstance(lr, torch.Tensor):
+            if self._adam_tensor_checks and foreach_only:
+                raise ValueError(
+                    "lr as a Tensor is not supported for capturable=False and foreach=True"
+                )
+            if lr.numel() != 1:
+                raise ValueError("Tensor lr must be 1-element")
+        betas = values.get("betas")
+        if not self._adam_tensor_checks or not isinstance(betas, tuple):
+            return
+        tensors = [isinstance(beta, torch.Tensor) for beta in betas]
+        if any(tensors) and not all(tensors):
+            raise ValueError("betas must be either both floats or both Tensors")
+        for index, beta in enumerate(betas):
+            if isinstance(beta, torch.Tensor):
+                if foreach_only:
+                    raise ValueError(
+                        f"betas[{index}] as a Tensor is not supported for capturable=False "
+                        "and foreach=True"
+                    )
+                if beta.numel() != 1:
+                    raise ValueError(f"Tensor betas[{index}] must be 1-element")
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
+        cls._flags = _torch_flags(cls.__name__)
         rule_signature = inspect.signature(cls.rule_class)
+        keyword = inspect.Parameter.KEYWORD_ONLY
         params = inspect.Parameter("params", inspect.Parameter.POSITIONAL_OR_KEYWORD)
-        compile_ = inspect.Parameter("compile", inspect.Parameter.KEYWORD_ONLY, default=False)
+        flags = [inspect.Parameter(k, keyword, default=v) for k, v in cls._flags.items()]
+        compile_ = inspect.Parameter("compile", keyword, default=False)
         cls.__signature__ = rule_signature.replace(
-            parameters=[params, *rule_signature.parameters.values(), compile_],
+            parameters=[params, *rule_signature.parameters.values(), *flags, compile_],
             return_annotation=None,
         )
+        name = cls.rule_class.__name__
+        flag_text = ""
+        if cls._flags:
+            flag_text = (
+                f"torch's implementation flags are accepted ({', '.join(cls._flags)}): "
+                "``foreach`` changes nothing, ``fused=True`` selects ``compile=True``, "
+                "``differentiable=True`` makes the step differentiable and "
+                "``capturable=True`` is not implemented.\n\n"
+            )
         cls.__doc__ = (
-            f"torch.optim-compatible {cls.rule_class.__name__}, running "
-            f":class:`adalearn.rules.{cls.rule_class.__name__}` on every parameter.\n\n"
+            f"torch.optim-compatible {name}, running "
+            f":class:`adalearn.rules.{name}` on every parameter.\n\n"
             f"``compile=True`` compiles the rule into one in-place update per step (see "
-            f":class:`RuleOptimizer`).\n\n"
+            f":class:`RuleOptimizer`). {flag_text}"
             f"The update, the conventions and the references are the rule's:\n\n"
             f"{inspect.getdoc(cls.rule_class)}"
         )
-
-
-class SGD(_NamedOptimizer):
-    rule_class = rules.SGD
-
-
-class Adagrad(_NamedOptimizer):
-    rule_class = rules.Adagrad
-
-
-class RMSprop(_NamedOptimizer):
-    rule_class = rules.RMSprop
-
-
-class Adadelta(_NamedOptimizer):
-    rule_class = rules.Adadelta
-
-
-class Adam(_NamedOptimizer):
-    rule_class = rules.Adam
-
-
-class AdamW(_NamedOptimizer):
-    rule_class = rules.AdamW
-
-
-class Adamax(_NamedOptimizer):
-    rule_class = rules.Adamax
-
-
-class Heun(_NamedOptimizer):
-    rule_class = rules.Heun
 
 
 class SoftBatch(torch.optim.Optimizer):
@@ -675,11 +359,14 @@ class SoftBatch(torch.optim.Optimizer):
 
     def __init__(self, optimizer: torch.optim.Optimizer, every: int):
         if not isinstance(optimizer, torch.optim.Optimizer):
-            raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {optimizer!r}")
+            raise TypeError(
+                f"`optimizer` must be a torch.optim.Optimizer. Received: optimizer={optimizer!r}"
+            )
         if getattr(optimizer, "requires_closure", False):
             raise ValueError(
-                f"SoftBatch accumulates single gradients; {type(optimizer).__name__} "
-                "evaluates several per step"
+                "`optimizer` must take one gradient per step, as SoftBatch accumulates single "
+                f"gradients. Received: optimizer={type(optimizer).__name__}, which evaluates "
+                "several per step"
             )
         rules.SoftBatch(rules.SGD(), every)  # the one place `every` is checked
         self.optimizer = optimizer
@@ -721,3 +408,41 @@ class SoftBatch(torch.optim.Optimizer):
         # Loading built new group dicts; share the wrapped optimizer's again.
         self.param_groups = self.optimizer.param_groups
 
+
+# --------------------------------------------------------------------------------------------
+# The named optimizers: one line each. A class named after a torch.optim optimizer takes that
+# optimizer's implementation flags too.
+
+
+class SGD(_NamedOptimizer):
+    rule_class = rules.SGD
+
+
+class Adagrad(_NamedOptimizer):
+    rule_class = rules.Adagrad
+
+
+class RMSprop(_NamedOptimizer):
+    rule_class = rules.RMSprop
+
+
+class Adadelta(_NamedOptimizer):
+    rule_class = rules.Adadelta
+
+
+class Adam(_NamedOptimizer):
+    rule_class = rules.Adam
+    _adam_tensor_checks = True
+
+
+class AdamW(_NamedOptimizer):
+    rule_class = rules.AdamW
+    _adam_tensor_checks = True
+
+
+class Adamax(_NamedOptimizer):
+    rule_class = rules.Adamax
+
+
+class Heun(_NamedOptimizer):
+    rule_class = rules.Heun

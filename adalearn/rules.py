@@ -158,10 +158,17 @@ class Rule:
     gradient; ``step`` then calls ``grad_fn(self.predict(x, g, state))``. That is how
     :class:`adalearn.optim.RuleOptimizer` evaluates a closure there.
 
+    A rule whose update of each coordinate depends only on that coordinate (of ``x``, ``g``
+    and of state arrays shaped like ``x``) sets the class attribute ``elementwise = True``, as
+    :class:`SGD` to :class:`Adamax` and :class:`Heun` do. :class:`adalearn.optim.RuleOptimizer` may
+    then run it on many parameters at once, as one flat array, or on a large one in pieces. A
+    subclass that mixes coordinates (a norm, a matrix product) sets it back to False.
+
     Hyperparameters are checked in ``__post_init__``, so bad input fails when the rule is built.
     """
 
     evaluations: ClassVar[int] = 1
+    elementwise: ClassVar[bool] = False
 
     @property
     def name(self) -> str:
@@ -250,6 +257,7 @@ class SGD(Rule):
     initialization and momentum in deep learning*.
     """
 
+    elementwise: ClassVar[bool] = True
     lr: float = 1e-3
     momentum: float = 0.0
     dampening: float = 0.0
@@ -311,6 +319,7 @@ class Adagrad(Rule):
     learning and stochastic optimization*, JMLR 12.
     """
 
+    elementwise: ClassVar[bool] = True
     lr: float = 1e-2
     lr_decay: float = 0.0
     weight_decay: float = 0.0
@@ -373,6 +382,7 @@ class RMSprop(Rule):
     Learning*; Graves (2013), *Generating sequences with recurrent neural networks*.
     """
 
+    elementwise: ClassVar[bool] = True
     lr: float = 1e-2
     alpha: float = 0.99
     eps: float = 1e-8
@@ -442,6 +452,7 @@ class Adadelta(Rule):
     Reference: Zeiler (2012), *ADADELTA: an adaptive learning rate method*, arXiv:1212.5701.
     """
 
+    elementwise: ClassVar[bool] = True
     lr: float = 1.0
     rho: float = 0.9
     eps: float = 1e-6
@@ -504,6 +515,7 @@ class Adam(Rule):
     Reddi, Kale and Kumar (2018), *On the convergence of Adam and beyond*, ICLR (AMSGrad).
     """
 
+    elementwise: ClassVar[bool] = True
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
@@ -592,6 +604,7 @@ class Adamax(Rule):
     Reference: Kingma and Ba (2015), *Adam: a method for stochastic optimization*, section 7.
     """
 
+    elementwise: ClassVar[bool] = True
     lr: float = 2e-3
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
@@ -645,6 +658,7 @@ class Heun(Rule):
 
     lr: float
     evaluations: ClassVar[int] = 2
+    elementwise: ClassVar[bool] = True
 
     def __post_init__(self):
         _check_lr(self.lr)

@@ -164,5 +164,5 @@ def test_a_learning_rate_schedule_does_not_recompile():
 
 
 def test_compile_must_be_a_flag():
-    with pytest.raises(TypeError, match="compile must be True or False, got 'yes'"):
+    with pytest.raises(TypeError, match="`compile` must be True or False. Received: compile='yes'"):
         optim.Adam(mlp().parameters(), compile="yes")

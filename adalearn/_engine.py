@@ -1,0 +1,534 @@
+"""The fast path behind :class:`adalearn.optim.RuleOptimizer`: batches, blocks, compiled updates.
+
+:mod:`adalearn.optim` states what a step is: for each parameter, ``x, state = rule.step(x, g,
+state)``, written back into the parameter and ``optimizer.state`` (its reference step). This
+module runs the same arithmetic faster and is tested against it bit for bit; it never imports
+:mod:`adalearn.optim`, which hands it the per-parameter state and the reference step.
+
+What makes a step slow is not the arithmetic. A rule call costs a dozen tensor operations,
+about 40 µs with the Python around them however small the tensor, and on a large tensor each
+operation makes a fresh temporary of many megabytes. So, for a rule whose ``elementwise``
+attribute is true (each coordinate's update depends on that coordinate alone):
+
+- parameters below ``_SMALL`` elements run together, as one flat array (:class:`_Batch`);
+- eager, a batch holds at most ``_BATCH`` elements, and a larger parameter is updated in
+  blocks of ``_BATCH`` elements (:meth:`Engine._step_blocked`), so that the temporaries stay in
+  cache and come from the allocator's free lists;
+- with ``compile=True`` the update is compiled into one in-place pass (:func:`_update_each`),
+  a batch takes every small parameter of its group, and larger parameters go up to
+  ``_PER_CALL`` per compiled call (:class:`_Together`).
+
+Every element sees the operations of the whole-parameter rule, so eager results are the
+reference step's to the last bit. A rule whose state holds more than tensors and a step count
+(numbers, nested dicts) runs parameter by parameter: eager through the reference step, with
+``compile=True`` as its pure step compiled (:meth:`Engine._step_functional`).
+"""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import torch
+
+_SMALL = 1 << 15
+_BATCH = 1 << 18
+_PER_CALL = 8
+_RECOMPILE_LIMIT = 32
+
+# The private torch APIs that the compiled path relies on, as (module, attribute).
+_COMPILE_NEEDS = (
+    ("torch._dynamo.config", "specialize_float"),
+    ("torch._dynamo.config", "automatic_dynamic_shapes"),
+    ("torch._dynamo.config", "recompile_limit"),
+    ("torch.fx.experimental._config", "use_duck_shape"),
+    ("torch._inductor.compile_fx", "compile_fx"),
+)
+
+
+def check_compile_support():
+    """Raise a RuntimeError naming what is missing when this torch cannot run ``compile=True``."""
+    import importlib
+
+    missing = []
+    for module, name in _COMPILE_NEEDS:
+        try:
+            found = hasattr(importlib.import_module(module), name)
+        except ImportError:
+            found = False
+        if not found:
+            missing.append(f"{module}.{name}")
+    if missing:
+        raise RuntimeError(
+            f"`compile` must be False with this torch ({torch.__version__}): compile=True needs "
+            f"torch.compile with {', '.join(missing)} (torch 2.13 has them all). "
+            f"Received: compile=True"
+        )
+
+
+def _update_in_place(rule, x, g, state, ahead):
+    """One step of ``rule`` written back into ``x`` and ``state``, in eager and compiled code.
+
+    ``x``, ``g`` and the state's arrays are tensors of one shape; ``ahead`` is the gradient at the
+    rule's look-ahead point (Heun) or None. Returns the state entries that have no tensor to be
+    written into: the step count and buffers created by this step.
+    """
+    grad_fn = None if ahead is None else (lambda _x: ahead)
+    x_new, new = rule.step(x, g, state, grad_fn=grad_fn)
+    x.copy_(x_new)
+    created = {}
+    for key, value in new.items():
+        if key != "step" and state.get(key) is not None:
+            state[key].copy_(value)
+        else:
+            created[key] = value
+    return created
+
+
+def _update_each(rule, xs, gs, states, aheads):
+    """:func:`_update_in_place` on each parameter of a list: one compiled call for them all."""
+    return [
+        _update_in_place(rule, x, g, state, ahead)
+        for x, g, state, ahead in zip(xs, gs, states, aheads, strict=True)
+    ]
+
+
+def _pure_step(rule, x, g, state, ahead):
+    """The rule's own step, out of place: what compiled code runs for any state layout."""
+    grad_fn = None if ahead is None else (lambda _x: ahead)
+    return rule.step(x, g, state, grad_fn=grad_fn)
+
+
+def _regular(state):
+    """True when a state holds only tensors (or None, for buffers still to come) and a step."""
+    return all(
+        isinstance(value, (int, float)) if key == "step"
+        else value is None or isinstance(value, torch.Tensor)
+        for key, value in state.items()
+    )
+
+
+class Engine:
+    """Runs one optimizer's steps: plans which parameters go together, and runs the plan.
+
+    ``state`` is the optimizer's per-parameter state (``optimizer.state``), into which the
+    engine writes, as the reference step does. ``reference_step(rule, p, g, g_ahead)`` is the
+    optimizer's step of one parameter; ``rule_state(rule, p)`` is the rule's view of
+    ``state[p]`` (the step count as a number, the rule's initial state when empty) and
+    ``store_state(p, new_state)`` stores a rule's state back (the step count as a tensor).
+    """
+
+    def __init__(self, state, reference_step, rule_state, store_state, *, compile):
+        self.state = state
+        self.reference_step = reference_step
+        self.rule_state = rule_state
+        self.store_state = store_state
+        self.compile = compile
+        self._lr = {}
+        self._prepared = {}
+        self._compiled = self._compiled_pure = None
+        self.reset(state)
+
+    def reset(self, state):
+        """Forget every plan, for a new ``state`` (after ``load_state_dict``)."""
+        self.state = state
+        # The last plan of the step (see _plan) and its groups.
+        self._plan_key, self._plan_cache = None, ([], [])
+
+    def prepare(self, index, rule):
+        """The rule of param group ``index`` as the engine runs it.
+
+        With ``compile=True`` a learning rate given as a number becomes a tensor input of the
+        compiled code, so that a scheduler does not recompile it; ``rule`` must then be the same
+        object while the group's values stay the same.
+        """
+        if not self.compile or not isinstance(getattr(rule, "lr", None), (int, float)):
+            return rule
+        cached = self._prepared.get(index)
+        if cached is not None and cached[0] is rule:
+            return cached[1]
+        lr = self._lr.setdefault(index, torch.zeros((), dtype=torch.float64))
+        lr.fill_(rule.lr)
+        prepared = rule.replace(lr=lr)
+        self._prepared[index] = (rule, prepared)
+        return prepared
+
+    def step(self, group_rules, work, grads, ahead):
+        """Update the parameters of ``work``, a list of (param group index, parameter).
+
+        ``grads[i]`` is the gradient of ``work[i]``; ``ahead`` is None or, for rules that
+        look ahead, the gradients at their look-ahead points.
+        """
+        group_rules = [self.prepare(i, rule) for i, rule in enumerate(group_rules)]
+        update = self._compiled_update() if self.compile else _update_each
+        plan = self._plan(group_rules, work)
+        elementwise = self._plan_key[0]
+        for entry in plan:
+            if isinstance(entry, _Group):
+                entry.run(update, group_rules[entry.group], grads, ahead)
+                continue
+            index, p = work[entry]
+            rule = group_rules[index]
+            g_ahead = None if ahead is None else ahead[entry]
+            if not _regular(self.rule_state(rule, p)):
+                if self.compile:
+                    self._step_functional(rule, p, grads[entry], g_ahead)
+                else:
+                    self.reference_step(rule, p, grads[entry], g_ahead)
+            elif elementwise[index] and p.numel() > _BATCH:
+                self._step_blocked(rule, p, grads[entry], g_ahead)
+            else:
+                self.reference_step(rule, p, grads[entry], g_ahead)
+
+    def _plan(self, group_rules, work):
+        """How this step's parameters are updated: a list of groups and indices into ``work``.
+
+        Parameters are grouped by param group, dtype, device and state layout (step count
+        included). Small parameters of an elementwise rule run together as a :class:`_Batch`.
+        With ``compile=True`` the others run as :class:`_Together`, up to _PER_CALL per call;
+        eager, they go one by one, as do parameters whose state is not tensors alone. The plan
+        is kept while the same parameters have gradients and every group's state is still the
+        optimizer's.
+        """
+        elementwise = tuple(
+            rule.elementwise
+            and all(np.ndim(v) == 0 for v in rule.hyperparameters().values()
+                    if not isinstance(v, tuple))
+            for rule in group_rules
+        )
+        key = (elementwise, tuple(id(p) for _, p in work))
+        if self._plan_key == key and all(group.valid() for group in self._plan_cache[1]):
+            return self._plan_cache[0]
+        limit = None if self.compile else _BATCH
+        members, open_members = [], {}
+        for i, (index, p) in enumerate(work):
+            small = p.numel() < _SMALL and elementwise[index]
+            if not (small or self.compile):
+                members.append(i)
+                continue
+            state = self.rule_state(group_rules[index], p)
+            if not _regular(state):
+                members.append(i)
+                continue
+            signature = (
+                index,
+                p.dtype,
+                p.device,
+                tuple((k, v if k == "step" else v is None) for k, v in state.items()),
+                small,
+            )
+            entry = open_members.get(signature)
+            if entry is None or (small and limit and entry[1] + p.numel() > limit):
+                entry = open_members[signature] = [[], 0, small]
+                members.append(entry)
+            entry[0].append(i)
+            entry[1] += p.numel()
+        plan = []
+        for entry in members:
+            if not isinstance(entry, list):
+                plan.append(entry)
+                continue
+            indices, _, small = entry
+            index = work[indices[0]][0]
+            rule = group_rules[index]
+            if small and len(indices) == 1 and not self.compile:
+                plan.append(indices[0])
+            elif small:
+                plan.append(_Batch(self, rule, index, indices, work, adopt=self.compile))
+            else:
+                # Chunks of equal length, so that one compilation serves them all.
+                size = -(-len(indices) // -(-len(indices) // _PER_CALL))
+                for start in range(0, len(indices), size):
+                    chunk = indices[start : start + size]
+                    plan.append(_Together(self, rule, index, chunk, work, elementwise[index]))
+        groups = [entry for entry in plan if isinstance(entry, _Group)]
+        self._plan_key, self._plan_cache = key, (plan, groups)
+        return plan
+
+    def _compiled_update(self):
+        if self._compiled is None:
+            self._compiled = _compile(_update_each)
+        return self._compiled
+
+    def _step_functional(self, rule, p, g, g_ahead):
+        """The compiled step of a rule whose state holds numbers or nested dicts.
+
+        Such a state cannot be written in place, so the rule's pure step is compiled as it is
+        and its results are stored as the reference step stores them.
+        """
+        if self._compiled_pure is None:
+            self._compiled_pure = _compile(_pure_step)
+        x, new_state = self._compiled_pure(rule, p.detach(), g, self.rule_state(rule, p), g_ahead)
+        p.copy_(x)
+        self.store_state(p, new_state)
+
+    def _step_blocked(self, rule, p, g, g_ahead):
+        """The eager step of a large parameter, _BATCH elements at a time, written in place.
+
+        The rule's temporaries are then the size of a block: they stay in cache and come from
+        the allocator's free lists, where whole-parameter temporaries would be fresh pages.
+        Each element sees the same operations, so the result is the same to the last bit.
+        """
+        state = self.rule_state(rule, p)
+        tensors = [p, g, *([] if g_ahead is None else [g_ahead])]
+        tensors += [v for k, v in state.items() if k != "step"]
+        if any(v is None or not v.is_contiguous() for v in tensors):
+            return self.reference_step(rule, p, g, g_ahead)  # first steps, or unusual layouts
+        x, g = p.detach().view(-1), g.view(-1)
+        ahead = None if g_ahead is None else g_ahead.view(-1)
+        buffers = {k: v if k == "step" else v.view(-1) for k, v in state.items()}
+        created = {}
+        for start in range(0, x.numel(), _BATCH):
+            block = slice(start, start + _BATCH)
+            created = _update_in_place(
+                rule,
+                x[block],
+                g[block],
+                {k: v if k == "step" else v[block] for k, v in buffers.items()},
+                None if ahead is None else ahead[block],
+            )
+        self.store_state(p, {**state, **created})
+
+
+class _Group:
+    """Parameters of one param group with one step count, updated by one call of the update.
+
+    A group owns the state entries it puts into the optimizer's state and stays valid while
+    they are still there and every parameter still has the storage it had (see
+    :meth:`valid`); otherwise the engine plans again. Step counts advance in place.
+    """
+
+    def __init__(self, engine, rule, group, indices, work):
+        self.engine, self.group, self.indices = engine, group, indices
+        self.params = [work[i][1] for i in indices]
+        self.owned = []  # (param, its state dict, key, the object this group put there)
+        self.storage = []  # (param, the data pointer it must keep)
+        states = [engine.rule_state(rule, p) for p in self.params]
+        self.step, self.steps = None, []
+        if "step" in states[0]:
+            self.step = states[0]["step"]
+            for p in self.params:  # a tensor of the optimizer's own making, for each parameter
+                engine.store_state(p, {"step": self.step})
+            self._own("step", [engine.state[p]["step"] for p in self.params])
+            self.steps = [engine.state[p]["step"] for p in self.params]
+        self._take(states)
+
+    def _take(self, states):
+        """Take the parameters' current states (besides the step count) into the group."""
+        raise NotImplementedError
+
+    def _own(self, key, values):
+        state = self.engine.state
+        for p, value in zip(self.params, values, strict=True):
+            state[p][key] = value
+            self.owned.append((p, state[p], key, value))
+
+    def valid(self):
+        """True while the group's state entries and parameter storage are as it left them."""
+        state = self.engine.state
+        return all(p.data_ptr() == pointer for p, pointer in self.storage) and all(
+            state.get(p) is d and d.get(k) is v for p, d, k, v in self.owned
+        )
+
+    def _step_inputs(self):
+        if self.step is None:
+            return {}
+        return {"step": _step_input(self.step) if self.engine.compile else self.step}
+
+    def _advance(self, step):
+        self.step = step.item() if isinstance(step, torch.Tensor) else step
+        torch._foreach_zero_(self.steps)
+        torch._foreach_add_(self.steps, float(self.step))
+
+
+class _Batch(_Group):
+    """Small parameters run as one flat array: one rule call for many small layers.
+
+    The batch keeps flat buffers of its total size: ``x`` and ``g`` for the parameters and
+    their gradients, and one per state entry, of which the optimizer's ``state[p]`` holds views
+    (so the state keeps torch.optim's per-parameter layout and ``state_dict`` is unchanged). A
+    step copies the gradients in and runs the update on the flat tensors. The parameters are
+    copied in and back around the update, or, when ``adopt`` is true, become views into ``x``
+    themselves (``p.data``), so that nothing is copied.
+    """
+
+    def __init__(self, engine, rule, group, indices, work, adopt):
+        self.adopt = adopt
+        super().__init__(engine, rule, group, indices, work)
+
+    def _take(self, states):
+        self.x = torch.cat([p.detach().reshape(-1) for p in self.params])
+        self.g = torch.empty_like(self.x)
+        self.x_views, self.g_views = self._views(self.x), self._views(self.g)
+        if self.adopt:
+            for p, view in zip(self.params, self.x_views, strict=True):
+                p.data = view
+                self.storage.append((p, view.data_ptr()))
+        self.flat = {}
+        for key, value in states[0].items():
+            if key == "step":
+                continue
+            if value is None:
+                self.flat[key] = None
+            else:
+                self._bind(key, torch.cat([state[key].reshape(-1) for state in states]))
+
+    def _views(self, flat):
+        views, offset = [], 0
+        for p in self.params:
+            views.append(flat[offset : offset + p.numel()].view(p.shape))
+            offset += p.numel()
+        return views
+
+    def _bind(self, key, flat):
+        """Make ``flat`` the batch's ``key`` buffer and its slices the parameters' state."""
+        self.flat[key] = flat
+        self._own(key, self._views(flat))
+
+    def run(self, update, rule, grads, ahead):
+        if not self.adopt:
+            torch._foreach_copy_(self.x_views, self.params)
+        torch._foreach_copy_(self.g_views, [grads[i] for i in self.indices])
+        g_ahead = None if ahead is None else _cat(ahead[i] for i in self.indices)
+        inputs = {**self.flat, **self._step_inputs()}
+        (created,) = update(rule, [self.x], [self.g], [inputs], [g_ahead])
+        if not self.adopt:
+            torch._foreach_copy_(self.params, self.x_views)
+        for key, value in created.items():
+            if key == "step":
+                self._advance(value)
+            elif value is not None:  # a buffer the first step creates, such as momentum's
+                self._bind(key, value)
+
+
+class _Together(_Group):
+    """Parameters that compiled code updates each on its own, in one call.
+
+    With ``flatten`` (an elementwise rule), each parameter, gradient and state tensor enters
+    as a flat view of itself, so that layers of any shape share the compiled code.
+    """
+
+    def __init__(self, engine, rule, group, indices, work, flatten):
+        self.flatten = flatten
+        super().__init__(engine, rule, group, indices, work)
+
+    def _take(self, states):
+        self.shapes = []  # per parameter: how its tensors enter the update
+        self.xs, self.inputs = [], []
+        for p, state in zip(self.params, states, strict=True):
+            tensors = [p, *(v for k, v in state.items() if k != "step" and v is not None)]
+            flat = self.flatten and all(t.is_contiguous() for t in tensors)
+            self.shapes.append(_flat if flat else _as_is)
+            self.xs.append(self.shapes[-1](p.detach()))
+            self.storage.append((p, p.data_ptr()))
+            self.inputs.append({})
+        for key in states[0]:
+            if key != "step":
+                self._bind(key, [state[key] for state in states])
+
+    def _bind(self, key, values):
+        """Make ``values`` the parameters' ``key`` state and the update's inputs."""
+        if values[0] is not None:
+            self._own(key, values)
+        for shape, inputs, value in zip(self.shapes, self.inputs, values, strict=True):
+            inputs[key] = None if value is None else shape(value)
+
+    def run(self, update, rule, grads, ahead):
+        gs = [shape(grads[i]) for shape, i in zip(self.shapes, self.indices, strict=True)]
+        aheads = [
+            None if ahead is None else shape(ahead[i])
+            for shape, i in zip(self.shapes, self.indices, strict=True)
+        ]
+        step = self._step_inputs()
+        created = update(rule, self.xs, gs, [{**inputs, **step} for inputs in self.inputs],
+                         aheads)
+        for key, value in created[0].items():
+            if key == "step":
+                self._advance(value)
+            elif value is not None:  # buffers the first step creates, such as momentum's
+                self._bind(key, [new[key].view_as(p) for new, p in
+                                 zip(created, self.params, strict=True)])
+
+
+def _flat(tensor):
+    return tensor.reshape(-1)
+
+
+def _as_is(tensor):
+    return tensor
+
+
+def _step_input(step):
+    """The step count as compiled code takes it: a tensor, so a new count does not recompile."""
+    return torch.tensor(float(step), dtype=torch.float64)
+
+
+def _compile(function):
+    """``function`` compiled by :func:`torch.compile`, with its own cache of compiled variants.
+
+    torch.compile keeps the variants compiled for a function (one per dtype, per set of
+    hyperparameter constants, per number of parameters in a call, ...) on its code object, at
+    most ``torch._dynamo.config.recompile_limit`` of them, and runs it uncompiled past that.
+    A copy of the code gives each optimizer a budget of its own, of _RECOMPILE_LIMIT.
+    """
+    code = function.__code__.replace()
+    copy = types.FunctionType(code, function.__globals__, function.__name__)
+    compiled = torch.compile(copy, backend=_inductor_with_scalars, dynamic=True, fullgraph=True)
+    config, shapes = torch._dynamo.config, torch.fx.experimental._config
+
+    def call(*args):
+        # Hyperparameters other than the learning rate must stay constants of the compiled
+        # code, also when a new state layout recompiles it (dynamo would then make every
+        # float an input). As inputs they are loaded again for every 16 elements, and
+        # beta ** t recomputed there. Every parameter gets a length of its own, so that
+        # chunks of parameters with other sizes reuse the code. Read only when compiling.
+        saved = (config.specialize_float, config.automatic_dynamic_shapes,
+                 config.recompile_limit, shapes.use_duck_shape)
+        config.specialize_float, config.automatic_dynamic_shapes = True, False
+        config.recompile_limit, shapes.use_duck_shape = _RECOMPILE_LIMIT, False
+        try:
+            return compiled(*args)
+        finally:
+            (config.specialize_float, config.automatic_dynamic_shapes,
+             config.recompile_limit, shapes.use_duck_shape) = saved
+
+    return call
+
+
+def _inductor_with_scalars(graph_module, example_inputs):
+    """torch.compile's default compiler, told to compute each scalar of the update once.
+
+    A rule computes step-dependent numbers, such as Adam's ``1 - beta1 ** t``, on the
+    zero-dimensional step tensor. Inductor would inline them into the loop over the
+    parameter and, because its C++ keeps ``errno`` semantics, call ``pow`` again for every
+    16 elements. Returning them as extra outputs makes it store each one once, before the loop.
+    """
+    from torch._inductor.compile_fx import compile_fx
+
+    def scalar(node):
+        value = node.meta.get("example_value")
+        return isinstance(value, torch.Tensor) and value.dim() == 0
+
+    output = next(node for node in graph_module.graph.nodes if node.op == "output")
+    results = tuple(output.args[0])
+    scalars = [
+        node
+        for node in graph_module.graph.nodes
+        if node.op == "call_function"
+        and scalar(node)
+        and node not in results
+        and any(not scalar(user) for user in node.users if user.op != "output")
+    ]
+    output.args = ((*results, *scalars),)
+    graph_module.recompile()
+    compiled = compile_fx(graph_module, example_inputs)
+    count = len(results)
+    return lambda *args: compiled(*args)[:count]
+
+
+def _cat(tensors):
+    """The tensors flattened and concatenated (one flat view when there is only one)."""
+    tensors = list(tensors)
+    if len(tensors) == 1 and tensors[0].is_contiguous():
+        return tensors[0].view(-1)
+    return torch.cat([t.reshape(-1) for t in tensors])
