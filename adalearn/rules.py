@@ -63,6 +63,13 @@ __all__ = [
     "Adamax",
     "Heun",
     "SoftBatch",
+    "NAdam",
+    "RAdam",
+    "Adafactor",
+    "Muon",
+    "Lion",
+    "AdamWScheduleFree",
+    "newton_schulz",
     "namespace",
     "zeros_like",
 ]
@@ -724,3 +731,730 @@ class SoftBatch(Rule):
             return x, {"inner": state["inner"], "grad_sum": grad_sum, "count": count}
         x, inner = self.rule.step(x, grad_sum / self.every, state["inner"], grad_fn)
         return x, {"inner": inner, "grad_sum": zeros_like(grad_sum), "count": 0}
+
+
+# --------------------------------------------------------------------------------------------
+# After Adam: NAdam, RAdam, Adafactor, Muon (torch.optim), Lion (lion-pytorch) and schedule-free
+# AdamW (the schedulefree package).
+
+
+def _scalar_dtype(torch):
+    """The dtype torch.optim keeps its per-parameter scalars in (``step``, ``mu_product``)."""
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
+def _item(value):
+    """A zero-dimensional tensor as a Python number, read the way torch.optim reads one.
+
+    torch.optim computes its step-dependent coefficients in Python floats, from ``.item()``;
+    so does a rule in eager code. Code traced by torch.compile keeps the tensor (in float64,
+    the precision of a Python float), so that the step stays one graph.
+    """
+    if not is_tensor(value):
+        return value
+    torch = namespace(value)
+    if torch.compiler.is_compiling():
+        return value.to(torch.float64)
+    return value.item()
+
+
+def _scalar_state(x, value, dtype=None):
+    """A scalar entry of a rule's state: a 0-d tensor beside tensors, a float beside arrays.
+
+    The tensor's dtype is torch.optim's for such scalars, or float64 for ``dtype="float64"``.
+    """
+    if is_tensor(x):
+        torch = namespace(x)
+        dtype = torch.float64 if dtype == "float64" else _scalar_dtype(torch)
+        return torch.tensor(value, dtype=dtype)
+    return float(value)
+
+
+def _like(old, value):
+    """``value`` in the form of the state entry ``old`` it replaces (a 0-d tensor or not)."""
+    if is_tensor(old) and not is_tensor(value):
+        return namespace(old).tensor(value, dtype=old.dtype)
+    if is_tensor(old) and is_tensor(value):
+        return value.to(old.dtype)
+    return value
+
+
+def _real(value):
+    return isinstance(value, numbers.Real)
+
+
+def _where(condition, a, b):
+    """``a if condition else b``: Python's on numbers, elementwise on arrays and tensors."""
+    if isinstance(condition, (bool, np.bool_)):
+        return a if condition else b
+    if is_tensor(condition):
+        torch = namespace(condition)
+        like = {"dtype": torch.float64}
+        a = a if is_tensor(a) else torch.as_tensor(a, **like)
+        b = b if is_tensor(b) else torch.as_tensor(b, **like)
+        return torch.where(condition, a, b)
+    return np.where(condition, a, b)
+
+
+def _maximum(a, b):
+    """``max(a, b)`` as Python computes it on numbers; elementwise otherwise."""
+    if _real(a) and _real(b):
+        return max(a, b)
+    return _where(b > a, b, a)
+
+
+def _minimum(a, b):
+    """``min(a, b)`` as Python computes it on numbers; elementwise otherwise."""
+    if _real(a) and _real(b):
+        return min(a, b)
+    return _where(b < a, b, a)
+
+
+def _norm(x, axis=None):
+    """The Euclidean norm of ``x`` (of all its elements, or along ``axis``, kept)."""
+    if is_tensor(x):
+        return x.norm(2) if axis is None else namespace(x).norm(x, dim=axis, keepdim=True)
+    if axis is None:
+        return np.linalg.norm(np.ravel(x))
+    return np.linalg.norm(x, axis=axis, keepdims=True)
+
+
+def _mean_of_rows(x):
+    return x.mean(dim=-2, keepdim=True) if is_tensor(x) else x.mean(axis=-2, keepdims=True)
+
+
+def _clamp_min(x, low):
+    return x.clamp(min=low) if is_tensor(x) else np.maximum(x, low)
+
+
+def _rsqrt(x):
+    return namespace(x).rsqrt(x) if is_tensor(x) else 1 / np.sqrt(x)
+
+
+def _addmm(start, a, b, beta=1.0, alpha=1.0):
+    """``beta * start + alpha * (a @ b)``, in one call of ``torch.addmm`` on tensors."""
+    if is_tensor(start):
+        return namespace(start).addmm(start, a, b, beta=beta, alpha=alpha)
+    return beta * start + alpha * (a @ b)
+
+
+def _size(x):
+    return math.prod(x.shape)
+
+
+def _check_pair(name, value, names):
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+        raise TypeError(f"`{name}` must be a pair {names}. Received: {name}={value!r}")
+
+
+@dataclass(frozen=True, eq=False)
+class NAdam(Rule):
+    r"""NAdam: Adam whose momentum looks one step ahead, as Nesterov's does.
+
+    With :math:`g_t = \nabla f(x_{t-1})` (plus :math:`\lambda x_{t-1}` for L2 weight decay),
+    :math:`\eta` = ``lr``, :math:`(\beta_1, \beta_2)` = ``betas``, :math:`\epsilon` = ``eps``
+    and :math:`\psi` = ``momentum_decay``:
+
+    .. math::
+
+        \mu_t = \beta_1 \big(1 - \tfrac12\, 0.96^{t\psi}\big), \qquad
+        \Pi_t = \prod_{i=1}^{t} \mu_i \\
+        m_t = m_{t-1} + (1 - \beta_1)(g_t - m_{t-1}), \qquad
+        v_t = \beta_2 v_{t-1} + (1 - \beta_2) g_t^2 \\
+        d_t = \sqrt{v_t / (1 - \beta_2^t)} + \epsilon \\
+        x_t = x_{t-1} - \eta\, \frac{1 - \mu_t}{1 - \Pi_t}\, \frac{g_t}{d_t}
+                      - \eta\, \frac{\mu_{t+1}}{1 - \Pi_{t+1}}\, \frac{m_t}{d_t}
+
+    The step mixes the new gradient and the momentum that will be there one step later, each
+    bias-corrected by the product of the momentum coefficients it carries; the coefficient
+    :math:`\mu_t` warms up from :math:`\beta_1/2` towards :math:`\beta_1`. With
+    ``decoupled_weight_decay`` the decay is AdamW's, :math:`x \leftarrow (1 - \eta\lambda) x`
+    before the step ("NAdamW"). State: ``step``, ``mu_product`` (:math:`\Pi_t`, a scalar: a
+    zero-dimensional tensor of torch.optim's step dtype beside tensors), ``exp_avg``
+    (:math:`m`), ``exp_avg_sq`` (:math:`v`).
+
+    Conventions: torch.optim's, which follows Dozat's paper with the momentum schedule of
+    Sutskever et al. (:math:`\psi = 0.004`); eps is added to the bias-corrected root, as in
+    Adam. Keras's Nadam has the same schedule but bias-corrects :math:`v` differently.
+
+    References: Dozat (2016), *Incorporating Nesterov momentum into Adam*, ICLR workshop;
+    implementation: ``torch.optim.NAdam`` (single-tensor path).
+    """
+
+    elementwise: ClassVar[bool] = True
+    lr: float = 2e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    momentum_decay: float = 4e-3
+    decoupled_weight_decay: bool = False
+    _: KW_ONLY
+    maximize: bool = False
+
+    def __post_init__(self):
+        _check_lr(self.lr)
+        _check_eps(self.eps)
+        _check_betas(self.betas)
+        _check("weight_decay", self.weight_decay)
+        _check("momentum_decay", self.momentum_decay)
+        _check_flag("decoupled_weight_decay", self.decoupled_weight_decay)
+        _check_flag("maximize", self.maximize)
+        object.__setattr__(self, "betas", tuple(self.betas))
+
+    def init(self, x):
+        return {
+            "step": 0,
+            "mu_product": _scalar_state(x, 1.0),
+            "exp_avg": zeros_like(x),
+            "exp_avg_sq": zeros_like(x),
+        }
+
+    def step(self, x, g, state, grad_fn=None):
+        xp = namespace(x, g)
+        g = _prepare(self, x, g)
+        beta1, beta2 = self.betas
+        t = state["step"] + 1
+        if _any_nonzero(self.weight_decay):
+            if self.decoupled_weight_decay:
+                x = x * (1 - self.lr * self.weight_decay)
+            else:
+                g = add(g, x, self.weight_decay)
+        mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * self.momentum_decay))
+        mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * self.momentum_decay))
+        mu_product = state["mu_product"]
+        # torch.optim multiplies the stored scalar in its own dtype (float32 by default).
+        mu_product = _like(mu_product, mu_product * _like(mu_product, mu))
+        m = lerp(state["exp_avg"], g, 1 - beta1)
+        v = addcmul(beta2 * state["exp_avg_sq"], g, g, 1 - beta2)
+        denom = xp.sqrt(v / (1 - beta2**t)) + self.eps
+        product = _item(mu_product)
+        x = addcdiv(x, g, denom, -self.lr * (1.0 - mu) / (1.0 - product))
+        x = addcdiv(x, m, denom, -self.lr * mu_next / (1.0 - product * mu_next))
+        return x, {"step": t, "mu_product": mu_product, "exp_avg": m, "exp_avg_sq": v}
+
+
+@dataclass(frozen=True, eq=False)
+class RAdam(Rule):
+    r"""RAdam: Adam that waits for its second moment to be trustworthy.
+
+    With :math:`g_t`, :math:`\eta` = ``lr``, :math:`(\beta_1, \beta_2)` = ``betas``,
+    :math:`\epsilon` = ``eps``, and :math:`m_t, v_t` as in :class:`Adam`:
+
+    .. math::
+
+        \hat m_t = \frac{m_t}{1 - \beta_1^t}, \qquad
+        \rho_\infty = \frac{2}{1 - \beta_2} - 1, \qquad
+        \rho_t = \rho_\infty - \frac{2 t \beta_2^t}{1 - \beta_2^t} \\
+        x_t = x_{t-1} - \eta\, \hat m_t\, r_t\, \frac{\sqrt{1 - \beta_2^t}}{\sqrt{v_t} + \epsilon},
+        \qquad r_t = \sqrt{\frac{(\rho_t - 4)(\rho_t - 2)\,\rho_\infty}
+                                {(\rho_\infty - 4)(\rho_\infty - 2)\,\rho_t}}
+        \quad \text{when } \rho_t > 5 \\
+        x_t = x_{t-1} - \eta\, \hat m_t \quad \text{otherwise (momentum SGD)}
+
+    :math:`\rho_t` is the length of the simple moving average that the exponential one
+    approximates at step :math:`t`. While it is short, the adaptive step's variance is large
+    (or infinite, for :math:`\rho_t \le 4`), so RAdam takes plain momentum steps; afterwards
+    :math:`r_t` rescales the adaptive step to the variance it has at :math:`\rho_\infty`. This
+    is a built-in, derived warmup. ``decoupled_weight_decay`` is as in :class:`NAdam`. State:
+    ``step``, ``exp_avg`` (:math:`m`), ``exp_avg_sq`` (:math:`v`).
+
+    Conventions: the paper switches at :math:`\rho_t > 4`; its code and torch.optim at 5
+    (with :math:`\beta_2 = 0.999`, the first five steps are momentum steps). eps is added to
+    :math:`\sqrt{v_t}` before bias correction, unlike torch's Adam.
+
+    References: Liu, Jiang, He, Chen, Liu, Gao and Han (2020), *On the variance of the
+    adaptive learning rate and beyond*, ICLR; implementation: ``torch.optim.RAdam``.
+    """
+
+    elementwise: ClassVar[bool] = True
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    decoupled_weight_decay: bool = False
+    _: KW_ONLY
+    maximize: bool = False
+
+    def __post_init__(self):
+        _check_lr(self.lr)
+        _check_eps(self.eps)
+        _check_betas(self.betas)
+        _check("weight_decay", self.weight_decay)
+        _check_flag("decoupled_weight_decay", self.decoupled_weight_decay)
+        _check_flag("maximize", self.maximize)
+        object.__setattr__(self, "betas", tuple(self.betas))
+
+    def init(self, x):
+        return {"step": 0, "exp_avg": zeros_like(x), "exp_avg_sq": zeros_like(x)}
+
+    def step(self, x, g, state, grad_fn=None):
+        xp = namespace(x, g)
+        g = _prepare(self, x, g)
+        beta1, beta2 = self.betas
+        t = state["step"] + 1
+        if _any_nonzero(self.weight_decay):
+            if self.decoupled_weight_decay:
+                x = x * (1 - self.lr * self.weight_decay)
+            else:
+                g = add(g, x, self.weight_decay)
+        m = lerp(state["exp_avg"], g, 1 - beta1)
+        v = addcmul(beta2 * state["exp_avg_sq"], g, g, 1 - beta2)
+        new = {"step": t, "exp_avg": m, "exp_avg_sq": v}
+        correction2 = 1 - beta2**t
+        momentum_step = m / (1 - beta1**t) * self.lr
+        rho_inf = 2 / (1 - beta2) - 1
+        rho_t = rho_inf - 2 * t * (beta2**t) / correction2
+        rectified = rho_t > 5.0
+        if not isinstance(rectified, (bool, np.bool_)) or rectified:
+            # Where not rectified, r is computed on harmless numbers and then not used.
+            safe_t, safe_inf = _where(rectified, rho_t, 6.0), _where(rectified, rho_inf, 6.0)
+            rect = ((safe_t - 4) * (safe_t - 2) * safe_inf
+                    / ((safe_inf - 4) * (safe_inf - 2) * safe_t)) ** 0.5
+            adaptive = correction2**0.5 / (xp.sqrt(v) + self.eps)
+            step = _where(rectified, momentum_step * adaptive * rect, momentum_step)
+        else:
+            step = momentum_step
+        return x - step, new
+
+
+@dataclass(frozen=True, eq=False)
+class Adafactor(Rule):
+    r"""Adafactor: Adam's second moment in factored form, steps relative to the weights.
+
+    With :math:`G_t = \nabla f(X_{t-1})`, :math:`\eta` = ``lr``, :math:`\tau` =
+    ``beta2_decay``, :math:`(\epsilon_1, \epsilon_2)` = ``eps``, :math:`d` = ``d`` and
+    :math:`\lambda` = ``weight_decay``, for a matrix :math:`X` of shape :math:`n \times m`:
+
+    .. math::
+
+        \hat\beta_{2,t} = 1 - t^{\tau}, \qquad
+        \rho_t = \min(\eta, 1/\sqrt t), \qquad
+        \alpha_t = \rho_t \max\big(\epsilon_2, \operatorname{RMS}(X_{t-1})\big) \\
+        R_t = \hat\beta_{2,t} R_{t-1} + (1 - \hat\beta_{2,t})\, \operatorname{mean}_j G_{t,ij}^2,
+        \qquad
+        C_t = \hat\beta_{2,t} C_{t-1} + (1 - \hat\beta_{2,t})\, \operatorname{mean}_i G_{t,ij}^2
+        \\
+        \hat V_t = \frac{R_t C_t}{\max(\operatorname{mean}_i R_{t,i},\ \epsilon_1)}, \qquad
+        U_t = \frac{G_t}{\max(\sqrt{\hat V_t},\ \epsilon_1)}, \qquad
+        \hat U_t = \frac{U_t}{\max\big(1,\ \operatorname{RMS}(U_t) / d\big)} \\
+        X_t = (1 - \eta\lambda)\, X_{t-1} - \alpha_t \hat U_t
+
+    :math:`R_t` (``row_var``, shape ``(..., n, 1)``) and :math:`C_t` (``col_var``, shape
+    ``(..., 1, m)``) hold :math:`n + m` numbers where Adam holds :math:`nm`: the second moment
+    is estimated as the rank-one matrix :math:`R_t C_t / \operatorname{mean}(R_t)`. A tensor of
+    more dimensions is factored over its last two; a vector or scalar keeps the full
+    ``variance`` :math:`V_t = \hat\beta_{2,t} V_{t-1} + (1 - \hat\beta_{2,t}) G_t^2`. There is
+    no first moment. :math:`\hat\beta_{2,t}` grows from 0 towards 1, so early steps forget
+    fast. The step is relative to the weights' own RMS and clipped to an RMS of at most
+    :math:`d`. With :math:`\epsilon_1` = ``None`` (the default) it is the machine epsilon of
+    ``x``'s dtype. State: ``step``, ``row_var`` and ``col_var`` (or ``variance``).
+
+    The rule is not elementwise: the norms and means run over the whole of ``x``, which is one
+    parameter (also on numpy, where an ``x`` of shape ``(N, 2)`` is one matrix, not N runs).
+
+    Conventions: torch.optim's, which differs from the paper as torch's documentation says:
+    :math:`\eta` caps the relative step (the paper's constant 0.01) and scales the weight
+    decay (the paper has none); :math:`\epsilon_1` enters the estimate and the update instead
+    of being added to :math:`G^2`; means replace the paper's sums.
+
+    References: Shazeer and Stern (2018), *Adafactor: adaptive learning rates with sublinear
+    memory cost*, ICML; implementation: ``torch.optim.Adafactor`` (single-tensor path).
+    """
+
+    elementwise: ClassVar[bool] = False
+    lr: float = 1e-2
+    beta2_decay: float = -0.8
+    eps: tuple[float | None, float] = (None, 1e-3)
+    d: float = 1.0
+    weight_decay: float = 0.0
+    _: KW_ONLY
+    maximize: bool = False
+
+    def __post_init__(self):
+        _check("lr", self.lr, message=f"Learning rate should be >= 0 but is: {self.lr}")
+        _check("beta2_decay", self.beta2_decay, -math.inf, 0.0,
+               message=f"beta2_decay should be <= 0 but is: {self.beta2_decay}")
+        _check_pair("eps", self.eps, "(eps1, eps2)")
+        eps1, eps2 = self.eps
+        if eps1 is not None:
+            _check("eps1", eps1, message=f"epsilon1 should be >= 0 but is: {eps1}")
+        _check("eps2", eps2, message=f"epsilon2 should be >= 0 but is: {eps2}")
+        _check("d", self.d, 1.0,
+               message=f"Clipping threshold d should be >= 1 but is: {self.d}")
+        _check("weight_decay", self.weight_decay,
+               message=f"weight_decay should be >= 0 but is: {self.weight_decay}")
+        _check_flag("maximize", self.maximize)
+        object.__setattr__(self, "eps", tuple(self.eps))
+
+    def init(self, x):
+        if x.ndim > 1:
+            return {"step": 0, "row_var": zeros_like(x[..., :1]),
+                    "col_var": zeros_like(x[..., :1, :])}
+        return {"step": 0, "variance": zeros_like(x)}
+
+    def step(self, x, g, state, grad_fn=None):
+        g = _prepare(self, x, g)
+        t = state["step"] + 1
+        eps1, eps2 = self.eps
+        if eps1 is None:
+            eps1 = float(namespace(x).finfo(x.dtype).eps)
+        beta2_complement = t**self.beta2_decay
+        rho = _minimum(self.lr, 1 / (t**0.5))
+        alpha = _maximum(eps2, _item(_norm(x)) / (_size(x) ** 0.5)) * rho
+        if _any_nonzero(self.weight_decay):
+            x = x * (1 - self.lr * self.weight_decay)
+        new = {"step": t}
+        if g.ndim > 1:
+            # Means of squares as torch computes them: a norm, squared, without a g * g.
+            row_norm, col_norm = _norm(g, axis=-1), _norm(g, axis=-2)
+            row = new["row_var"] = lerp(
+                state["row_var"], row_norm * row_norm / g.shape[-1], beta2_complement
+            )
+            col = new["col_var"] = lerp(
+                state["col_var"], col_norm * col_norm / g.shape[-2], beta2_complement
+            )
+            estimate = row @ col / _clamp_min(_mean_of_rows(row), eps1)
+        else:
+            estimate = new["variance"] = lerp(state["variance"], g * g, beta2_complement)
+        update = _rsqrt(_clamp_min(estimate, eps1 * eps1)) * g
+        clip = _maximum(1.0, _item(_norm(update)) / ((_size(update) ** 0.5) * self.d))
+        return add(x, update, -alpha / clip), new
+
+
+def newton_schulz(g, coefficients=(3.4445, -4.7750, 2.0315), steps=5, eps=1e-7):
+    r"""Newton–Schulz iteration towards the orthogonal factor of a matrix, as Muon runs it.
+
+    With :math:`X_0 = G / \max(\lVert G \rVert_F, \epsilon)` (transposed first when
+    :math:`G` has more rows than columns, so that :math:`X X^\top` is the smaller Gram
+    matrix) and :math:`(a, b, c)` = ``coefficients``, ``steps`` times:
+
+    .. math::
+
+        A = X X^\top, \qquad X \leftarrow a X + (b A + c A^2)\, X
+
+    On the singular values this is :math:`\sigma \mapsto a\sigma + b\sigma^3 + c\sigma^5`,
+    the same polynomial for each, while the singular vectors stay: the iterate is
+    :math:`U p^{k}(\Sigma / \lVert G \rVert_F) V^\top` for :math:`G = U \Sigma V^\top`. The
+    default coefficients (Jordan's) push small singular values up fast: after five steps every
+    one above 1% of :math:`\lVert G \rVert_F` lies between about 0.68 and 1.2, not at 1; with
+    :math:`(1.5, -0.5, 0)` the iteration is the classical cubic one, which converges to
+    :math:`U V^\top`. On tensors it runs in bfloat16, as torch.optim's Muon does; numpy has no
+    bfloat16 and runs it in ``g``'s precision.
+    """
+    xp = namespace(g)
+    if steps >= 100:
+        raise ValueError("Number of steps must be less than 100 for computational efficiency")
+    if len(g.shape) != 2:
+        raise ValueError("Input tensor gradient must be a 2D matrix")
+    if len(coefficients) != 3:
+        raise ValueError("Coefficients must be a tuple of exactly 3 values")
+    a, b, c = coefficients
+    x = g.bfloat16() if xp is not np else np.asarray(g, dtype=np.result_type(g, float))
+    tall = g.shape[0] > g.shape[1]
+    if tall:
+        x = x.T
+    x = x / _clamp_min(_norm(x), eps)
+    for _ in range(steps):
+        gram = x @ x.T
+        x = _addmm(x, _addmm(gram, gram, gram, beta=b, alpha=c), x, beta=a)
+    return x.T if tall else x
+
+
+@dataclass(frozen=True, eq=False)
+class Muon(Rule):
+    r"""Muon: momentum, orthogonalised, for the weight matrices of hidden layers.
+
+    With :math:`G_t = \nabla f(X_{t-1})` for a matrix :math:`X` of shape :math:`A \times B`,
+    :math:`\eta` = ``lr``, :math:`\mu` = ``momentum``, :math:`\lambda` = ``weight_decay``:
+
+    .. math::
+
+        M_t = \mu M_{t-1} + (1 - \mu)\, G_t, \qquad
+        \tilde M_t = (1 - \mu)\, G_t + \mu M_t \ \text{(nesterov)}, \quad
+        \tilde M_t = M_t \ \text{(otherwise)} \\
+        O_t = \operatorname{NS}_k(\tilde M_t), \qquad
+        X_t = (1 - \eta\lambda)\, X_{t-1} - \eta\, s(A, B)\, O_t
+
+    where :math:`\operatorname{NS}_k` is ``ns_steps`` steps of :func:`newton_schulz` with
+    ``ns_coefficients`` and ``eps``: approximately :math:`U V^\top` for
+    :math:`\tilde M_t = U \Sigma V^\top`. Every direction of the step gets about the same size,
+    whatever the gradient's singular value in it: steepest descent in the spectral norm. The
+    scale :math:`s` (``adjust_lr_fn``) is :math:`\sqrt{\max(1, A/B)}` (``None`` or
+    ``"original"``, Jordan's) or :math:`0.2\sqrt{\max(A, B)}` (``"match_rms_adamw"``, which
+    gives the update AdamW's typical RMS, so AdamW's learning rate and weight decay carry
+    over). State: ``momentum_buffer`` (:math:`M`); no step count.
+
+    Only matrices: like torch.optim, ``init`` rejects an ``x`` that is not 2-D. Use AdamW for
+    biases, gains and embeddings. Not elementwise.
+
+    Conventions: torch.optim's. The momentum is an exponential average (torch's formula
+    sheet writes :math:`M_t = \mu M_{t-1} + G_t`, its code averages); decoupled weight decay
+    uses the unscaled :math:`\eta`. On tensors Newton–Schulz runs in bfloat16 as in torch;
+    on numpy in ``x``'s precision, so numpy and torch agree to bfloat16's precision only.
+
+    References: Jordan, Jin, Boza, You, Cesista, Newhouse and Bernstein (2024), *Muon: an
+    optimizer for hidden layers in neural networks*, kellerjordan.github.io/posts/muon;
+    Liu et al. (2025), *Muon is scalable for LLM training*, arXiv:2502.16982;
+    implementation: ``torch.optim.Muon``.
+    """
+
+    elementwise: ClassVar[bool] = False
+    lr: float = 1e-3
+    weight_decay: float = 0.1
+    momentum: float = 0.95
+    nesterov: bool = True
+    ns_coefficients: tuple[float, float, float] = (3.4445, -4.7750, 2.0315)
+    eps: float = 1e-7
+    ns_steps: int = 5
+    adjust_lr_fn: str | None = None
+
+    def __post_init__(self):
+        _check("lr", self.lr, message=f"Learning rate should be >= 0 but is: {self.lr}")
+        _check("momentum", self.momentum,
+               message=f"momentum should be >= 0 but is: {self.momentum}")
+        _check("weight_decay", self.weight_decay,
+               message=f"weight decay should be >= 0 but is: {self.weight_decay}")
+        if self.adjust_lr_fn not in (None, "original", "match_rms_adamw"):
+            raise ValueError(f"Adjust learning rate function {self.adjust_lr_fn} is not supported")
+        _check_flag("nesterov", self.nesterov)
+        _check_eps(self.eps)
+        steps = self.ns_steps
+        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
+            raise TypeError(
+                f"`ns_steps` must be a non-negative integer. Received: ns_steps={steps!r}"
+            )
+        if steps >= 100:
+            raise ValueError("Number of steps must be less than 100 for computational efficiency")
+        coefficients = self.ns_coefficients
+        if isinstance(coefficients, (str, bytes)) or not hasattr(coefficients, "__len__"):
+            raise TypeError(
+                "`ns_coefficients` must be a tuple (a, b, c). "
+                f"Received: ns_coefficients={coefficients!r}"
+            )
+        if len(coefficients) != 3:
+            raise ValueError("Coefficients must be a tuple of exactly 3 values")
+        for coefficient in coefficients:
+            _as_real_array("ns_coefficients", coefficient)
+        object.__setattr__(self, "ns_coefficients", tuple(coefficients))
+
+    def init(self, x):
+        if x.ndim != 2:
+            size = x.size() if is_tensor(x) else tuple(x.shape)
+            raise ValueError(
+                f"Muon only supports 2D parameters whereas we found a parameter with size: {size}"
+            )
+        return {"momentum_buffer": zeros_like(x)}
+
+    def scale(self, shape) -> float:
+        """The factor :math:`s(A, B)` of the learning rate for a matrix of ``shape``."""
+        rows, columns = shape[:2]
+        if self.adjust_lr_fn == "match_rms_adamw":
+            return 0.2 * math.sqrt(max(rows, columns))
+        return math.sqrt(max(1, rows / columns))
+
+    def step(self, x, g, state, grad_fn=None):
+        if g.ndim != 2:
+            raise ValueError("Param gradient must be a 2D matrix")
+        g = _prepare(self, x, g)
+        buffer = lerp(state["momentum_buffer"], g, 1 - self.momentum)
+        direction = lerp(g, buffer, self.momentum) if self.nesterov else buffer
+        update = newton_schulz(direction, self.ns_coefficients, self.ns_steps, self.eps)
+        if is_tensor(update):
+            # In x's precision before the learning rate multiplies it (torch's add_ does so).
+            update = update.to(x.dtype)
+        if _any_nonzero(self.weight_decay):
+            x = x * (1 - self.lr * self.weight_decay)
+        return add(x, update, -self.lr * self.scale(x.shape)), {"momentum_buffer": buffer}
+
+
+@dataclass(frozen=True, eq=False)
+class Lion(Rule):
+    r"""Lion: the sign of an interpolated momentum, a step of the same size in every coordinate.
+
+    With :math:`g_t = \nabla f(x_{t-1})`, :math:`\eta` = ``lr``, :math:`(\beta_1, \beta_2)` =
+    ``betas`` and :math:`\lambda` = ``weight_decay``:
+
+    .. math::
+
+        c_t = \operatorname{sign}\big(\beta_1 m_{t-1} + (1 - \beta_1)\, g_t\big) \\
+        x_t = (1 - \eta \lambda')\, x_{t-1} - \eta\, c_t, \qquad
+        m_t = \beta_2 m_{t-1} + (1 - \beta_2)\, g_t
+
+    with :math:`\lambda' = \lambda` or, with ``decoupled_weight_decay``,
+    :math:`\lambda' = \lambda / \eta_0` where :math:`\eta_0` = ``init_lr`` (by default the
+    ``lr`` the rule is built with): the decay per step is then :math:`\lambda` times the
+    schedule's factor :math:`\eta / \eta_0`, independent of the learning rate chosen. The
+    step interpolates with :math:`\beta_1` but the momentum is kept with :math:`\beta_2 >
+    \beta_1`, so the sign follows the current gradient more than the memory does. Every
+    coordinate moves by exactly :math:`\eta` (or 0): the learning rate is typically 3–10
+    times smaller than AdamW's, the weight decay as many times larger. State: ``exp_avg``
+    (:math:`m`); no step count.
+
+    Conventions: lion-pytorch's (0.2.5), with the paper's update; its betas may be 0 or 1
+    (torch's usual betas may not be 1).
+
+    References: Chen, Liang, Huang, Real, Wang, Pham, Dong, Luong, Hsieh, Lu and Le (2023),
+    *Symbolic discovery of optimization algorithms*, NeurIPS; implementation:
+    ``lion_pytorch.Lion`` (lucidrains/lion-pytorch).
+    """
+
+    elementwise: ClassVar[bool] = True
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.99)
+    weight_decay: float = 0.0
+    _: KW_ONLY
+    decoupled_weight_decay: bool = False
+    init_lr: float | None = None
+
+    def __post_init__(self):
+        _check_lr(self.lr)
+        if isinstance(self.betas, (str, bytes)) or not hasattr(self.betas, "__len__") or len(
+            self.betas
+        ) != 2:
+            raise TypeError(f"betas must be a pair (beta1, beta2), got {self.betas!r}")
+        for index, beta in enumerate(self.betas):
+            _check("beta", beta, 0.0, 1.0,
+                   message=f"Invalid beta parameter at index {index}: {beta}")
+        _check("weight_decay", self.weight_decay)
+        _check_flag("decoupled_weight_decay", self.decoupled_weight_decay)
+        object.__setattr__(self, "betas", tuple(self.betas))
+        if self.init_lr is None:
+            object.__setattr__(self, "init_lr", self.lr)
+        _check("init_lr", self.init_lr)
+        if self.decoupled_weight_decay and not np.all(_as_real_array("init_lr", self.init_lr)):
+            raise ValueError(
+                "`init_lr` must be positive for decoupled weight decay, which divides by it. "
+                f"Received: init_lr={self.init_lr!r}"
+            )
+
+    def init(self, x):
+        return {"exp_avg": zeros_like(x)}
+
+    def step(self, x, g, state, grad_fn=None):
+        xp = namespace(x, g)
+        _prepare(self, x, g)
+        beta1, beta2 = self.betas
+        decay = self.weight_decay
+        if _any_nonzero(decay):
+            if self.decoupled_weight_decay:
+                decay = decay / self.init_lr
+            x = x * (1.0 - self.lr * decay)
+        m = state["exp_avg"]
+        x = add(x, xp.sign(add(m * beta1, g, 1.0 - beta1)), -self.lr)
+        return x, {"exp_avg": add(m * beta2, g, 1.0 - beta2)}
+
+
+@dataclass(frozen=True, eq=False)
+class AdamWScheduleFree(Rule):
+    r"""Schedule-free AdamW: no learning-rate schedule, an average of the iterates instead.
+
+    Three sequences: :math:`z` takes AdamW steps, :math:`x` is a weighted average of the
+    :math:`z`'s, and the gradient is taken at :math:`y`, between the two. With :math:`t = k+1`
+    at step :math:`k`, :math:`\eta` = ``lr``, :math:`(\beta_1, \beta_2)` = ``betas``,
+    :math:`\epsilon` = ``eps``, :math:`\lambda` = ``weight_decay``, :math:`T` =
+    ``warmup_steps``, :math:`r` = ``r`` and :math:`p` = ``weight_lr_power``:
+
+    .. math::
+
+        \eta_t = \eta \min(1, t / T), \qquad
+        w_t = t^r \big(\max_{s \le t} \eta_s\big)^p, \qquad
+        c_t = w_t \Big/ \textstyle\sum_{s \le t} w_s \\
+        v_t = \beta_2 v_{t-1} + (1 - \beta_2)\, g_t^2, \qquad g_t = \nabla f(y_{t-1}) \\
+        z_t = z_{t-1} - \eta_t \lambda\, y_{t-1}
+                      - \eta_t\, \frac{g_t}{\sqrt{v_t / (1 - \beta_2^t)} + \epsilon} \\
+        x_t = (1 - c_t)\, x_{t-1} + c_t z_t, \qquad
+        y_t = \beta_1 x_t + (1 - \beta_1)\, z_t
+
+    with :math:`x_0 = y_0 = z_0` the start (``decay_at_z`` decays :math:`z_{t-1}` instead of
+    :math:`y_{t-1}`). With :math:`r = 0` and no warmup, :math:`c_t = 1/t`: :math:`x_t` is the
+    plain mean of :math:`z_1, \dots, z_t`. The average does what a decaying schedule does,
+    without knowing the length of the run; :math:`\beta_1` plays the part of momentum.
+
+    The parameter a rule steps (its ``x`` argument) is :math:`y`, where the gradient is taken.
+    The model is meant to be evaluated at the average :math:`x`:
+    :meth:`evaluation_point` gives it, and :meth:`training_point` gives :math:`y` back from the
+    state. State: ``step`` (:math:`k`), ``weight_sum`` (:math:`\sum w`), ``lr_max``
+    (:math:`\max \eta_s`, :math:`-1` before the first step), ``z``, ``x`` (the average) and
+    ``exp_avg_sq`` (:math:`v`); the scalars are float64.
+
+    Conventions: schedulefree's reference implementation (1.4.1), except that it keeps the
+    step count, the weight sum and the largest learning rate per param group (the same for
+    every parameter that gets a gradient at every step), also stores :math:`y` (here it is the
+    parameter itself, and :meth:`training_point` recomputes it with the same operations), and
+    prints a line when switching between training and evaluation.
+
+    References: Defazio, Yang, Mehta, Mishchenko, Khaled and Cutkosky (2024), *The road less
+    scheduled*, NeurIPS; implementation: ``schedulefree.AdamWScheduleFreeReference``
+    (facebookresearch/schedule_free).
+    """
+
+    elementwise: ClassVar[bool] = True
+    lr: float = 0.0025
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    warmup_steps: int = 0
+    r: float = 0.0
+    weight_lr_power: float = 2.0
+    decay_at_z: bool = False
+
+    def __post_init__(self):
+        _check_lr(self.lr)
+        _check_betas(self.betas)
+        _check_eps(self.eps)
+        _check("weight_decay", self.weight_decay)
+        steps = self.warmup_steps
+        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
+            raise ValueError(
+                f"`warmup_steps` must be a non-negative integer. Received: warmup_steps={steps!r}"
+            )
+        _check("r", self.r, -math.inf)
+        _check("weight_lr_power", self.weight_lr_power, -math.inf)
+        _check_flag("decay_at_z", self.decay_at_z)
+        object.__setattr__(self, "betas", tuple(self.betas))
+
+    def init(self, x):
+        return {
+            "step": 0,
+            "weight_sum": _scalar_state(x, 0.0, "float64"),
+            "lr_max": _scalar_state(x, -1.0, "float64"),
+            "z": copy(x),
+            "x": copy(x),
+            "exp_avg_sq": zeros_like(x),
+        }
+
+    def evaluation_point(self, state):
+        """The average :math:`x`, where the model is evaluated (and checkpointed)."""
+        return state["x"]
+
+    def training_point(self, state):
+        """:math:`y = \\beta_1 x + (1 - \\beta_1) z`, where the gradient is taken."""
+        beta1 = self.betas[0]
+        return add(state["x"] * beta1, state["z"], 1 - beta1)
+
+    def step(self, x, g, state, grad_fn=None):
+        xp = namespace(x, g)
+        _prepare(self, x, g)
+        beta2 = self.betas[1]
+        k = state["step"]
+        lr = self.lr * _where(k < self.warmup_steps, (k + 1) / max(self.warmup_steps, 1), 1.0)
+        lr_max = _maximum(lr, _item(state["lr_max"]))
+        weight = ((k + 1) ** self.r) * (lr_max**self.weight_lr_power)
+        weight_sum = _item(state["weight_sum"]) + weight
+        empty = weight_sum == 0
+        average = _where(empty, 0.0, weight / _where(empty, 1.0, weight_sum))
+        z = state["z"]
+        if _any_nonzero(self.weight_decay):
+            z = add(z, z if self.decay_at_z else x, -lr * self.weight_decay)
+        v = addcmul(beta2 * state["exp_avg_sq"], g, g, 1 - beta2)
+        z = addcdiv(z, g, xp.sqrt(v / (1 - beta2 ** (k + 1))) + self.eps, -lr)
+        x_avg = add(state["x"] * (1 - average), z, average)
+        new = {
+            "step": k + 1,
+            "weight_sum": _like(state["weight_sum"], weight_sum),
+            "lr_max": _like(state["lr_max"], lr_max),
+            "z": z,
+            "x": x_avg,
+            "exp_avg_sq": v,
+        }
+        return self.training_point(new), new
