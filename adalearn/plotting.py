@@ -40,6 +40,7 @@ __all__ = [
     "contour",
     "figure",
     "losses",
+    "lr_sweep",
     "path",
     "run_marks",
     "run_status",
@@ -850,3 +851,67 @@ def spread(ax, runs, *, x=None, label, color=None, smooth=1, log=False):
     if log:
         ax.set_yscale("log")
     return {"mean": line, "band": band}
+
+
+def lr_sweep(ax, lrs, results, *, label, color=None, marked=None, best=None, center="median",
+             log=True):
+    """Draw an optimizer's result against the learning rate over several seeds.
+
+    The centre of the seeds (their median, or mean) is a line with a dot per learning rate,
+    the range from the worst to the best seed a band around it. A hollow ring can mark one
+    learning rate (a default, a published setting) and a star another (the tuned one).
+    Learning rates at which some seed has no finite result (a diverged run) are left out.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    lrs : array_like, shape (n,)
+        The learning rates, drawn on a logarithmic axis.
+    results : array_like, shape (n, seeds)
+        One result (a final loss, an accuracy) per learning rate and seed.
+    label : str
+        Legend entry of the centre line.
+    color : color, optional
+        The book colour of ``label`` by default (see :func:`colors`).
+    marked, best : int, optional
+        Indices into ``lrs`` of the learning rates to ring and to star.
+    center : {"median", "mean"}
+    log : bool
+        Logarithmic y axis.
+
+    Returns
+    -------
+    dict
+        ``"center"`` (Line2D), ``"band"`` (PolyCollection), ``"marked"`` and ``"best"``
+        (Line2D of one marker, or None when not asked for).
+    """
+    lrs = np.asarray(lrs, dtype=float).reshape(-1)
+    results = np.asarray(results, dtype=float)
+    if results.ndim != 2 or results.shape[0] != lrs.size or results.shape[1] == 0:
+        raise ValueError(
+            "`results` must have shape (len(lrs), seeds). "
+            f"Received: results.shape={results.shape}, lrs.shape={lrs.shape}"
+        )
+    if center not in ("median", "mean"):
+        raise ValueError(f"`center` must be 'median' or 'mean'. Received: center={center!r}")
+    color = colors([label])[label] if color is None else color
+    average = np.median if center == "median" else np.mean
+    finite = np.all(np.isfinite(results), axis=1)
+    middle = np.full(lrs.size, np.nan)
+    middle[finite] = average(results[finite], axis=1)
+    (line,) = ax.plot(lrs[finite], middle[finite], color=color, marker=".", label=label)
+    band = ax.fill_between(lrs[finite], results[finite].min(axis=1), results[finite].max(axis=1),
+                           color=color, alpha=0.15, linewidth=0)
+    drawn = {"center": line, "band": band, "marked": None, "best": None}
+    for key, index, style in (
+        ("marked", marked, {"marker": "o", "markerfacecolor": "white", "markersize": 8}),
+        ("best", best, {"marker": "*", "markeredgecolor": "black", "markersize": 12}),
+    ):
+        if index is not None:
+            (drawn[key],) = ax.plot([lrs[index]], [middle[index]], linestyle="none",
+                                    color=color, zorder=6, **style)
+    ax.set_xscale("log")
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("learning rate")
+    return drawn
