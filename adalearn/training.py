@@ -38,6 +38,7 @@ __all__ = [
     "accuracy",
     "fit",
     "half_mse",
+    "learning_rates",
     "least_squares_floor",
     "linear_model",
     "optimizer_path",
@@ -357,6 +358,33 @@ def least_squares_floor(X, y):
 def accuracy(logits, labels):
     """The fraction of rows of ``logits`` whose largest entry is at the index in ``labels``."""
     return (logits.argmax(dim=-1) == labels).double().mean()
+
+
+def learning_rates(make_scheduler, steps, lr=1.0):
+    """The learning rate a ``torch.optim.lr_scheduler`` gives at each of ``steps`` steps.
+
+    ``make_scheduler(optimizer)`` builds the scheduler for a throwaway ``torch.optim.SGD`` on
+    one parameter that starts at learning rate ``lr``. Entry ``t`` of the result is the
+    learning rate the optimizer's step ``t + 1`` uses: it is read before that step, and the
+    scheduler is stepped after it, as in a training loop. Shape ``(steps,)``, float64.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from adalearn import training
+    >>> training.learning_rates(lambda o: torch.optim.lr_scheduler.StepLR(o, 2, 0.5), 5)
+    array([1.  , 1.  , 0.5 , 0.5 , 0.25])
+    """
+    steps = _check_positive_int("steps", steps)
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
+    scheduler = make_scheduler(optimizer)
+    rates = np.empty(steps)
+    for t in range(steps):
+        rates[t] = optimizer.param_groups[0]["lr"]
+        optimizer.step()
+        if t + 1 < steps:
+            scheduler.step()
+    return rates
 
 
 def optimizer_path(make_optimizer, fn, x0, steps):
