@@ -43,6 +43,7 @@ __all__ = [
     "Adamax",
     "Heun",
     "SoftBatch",
+    "Combined",
 ]
 
 
@@ -407,6 +408,82 @@ class SoftBatch(torch.optim.Optimizer):
         self.count = state_dict["count"]
         # Loading built new group dicts; share the wrapped optimizer's again.
         self.param_groups = self.optimizer.param_groups
+
+
+class Combined(torch.optim.Optimizer):
+    """Several optimizers over disjoint sets of parameters, used as one.
+
+    A matrix optimizer such as :class:`torch.optim.Muon` updates only the weight matrices of
+    hidden layers; the embeddings, biases, norms and output layer of the same network need
+    an elementwise optimizer beside it::
+
+        matrices, others = adalearn.models.matrix_parameters(model)
+        optimizer = Combined(torch.optim.Muon(matrices, lr=0.02), AdamW(others, lr=3e-3))
+
+    ``step()`` evaluates the closure, if any, once and then steps each optimizer in turn;
+    ``zero_grad()`` clears every gradient. ``param_groups`` is the list of the optimizers'
+    own groups (the same dicts), so a learning-rate scheduler built on the combination
+    scales every group. ``state_dict()`` holds each optimizer's state dict.
+
+    Parameters
+    ----------
+    *optimizers : torch.optim.Optimizer
+        At least one; no parameter may belong to two of them.
+    """
+
+    def __init__(self, *optimizers):
+        if not optimizers:
+            raise ValueError("`optimizers` must hold at least one optimizer. Received: none")
+        seen = set()
+        for optimizer in optimizers:
+            if not isinstance(optimizer, torch.optim.Optimizer):
+                raise TypeError(
+                    "`optimizers` must be torch.optim.Optimizer instances. "
+                    f"Received: {optimizer!r}"
+                )
+            if getattr(optimizer, "requires_closure", False):
+                raise ValueError(
+                    "`optimizers` must each take one gradient per step. "
+                    f"Received: {type(optimizer).__name__}, which evaluates several"
+                )
+            for group in optimizer.param_groups:
+                for p in group["params"]:
+                    if id(p) in seen:
+                        raise ValueError(
+                            "`optimizers` must update disjoint parameters. Received: a "
+                            f"parameter of shape {tuple(p.shape)} in two of them"
+                        )
+                    seen.add(id(p))
+        self.optimizers = tuple(optimizers)
+        params = [p for o in self.optimizers for g in o.param_groups for p in g["params"]]
+        super().__init__(params, {})
+        self.param_groups = [group for o in self.optimizers for group in o.param_groups]
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """Step every optimizer; return the closure's loss, if any."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for optimizer in self.optimizers:
+            optimizer.step()
+        return loss
+
+    def state_dict(self):
+        return {"optimizers": [optimizer.state_dict() for optimizer in self.optimizers]}
+
+    def load_state_dict(self, state_dict):
+        states = state_dict["optimizers"]
+        if len(states) != len(self.optimizers):
+            raise ValueError(
+                f"`state_dict` must hold {len(self.optimizers)} optimizers' states. "
+                f"Received: {len(states)}"
+            )
+        for optimizer, state in zip(self.optimizers, states, strict=True):
+            optimizer.load_state_dict(state)
+        # Loading built new group dicts; share the optimizers' again.
+        self.param_groups = [group for o in self.optimizers for group in o.param_groups]
 
 
 # --------------------------------------------------------------------------------------------
