@@ -1,20 +1,21 @@
 """Playgrounds: tick optimizers, move sliders, watch the paths change.
 
 :func:`playground` builds an ipywidgets panel around one landscape: a function menu, one row per
-optimizer (tick box, log-scale learning-rate slider, current value or divergence), shared
-momentum, β₂ and α/ρ sliders, the number of steps and the start point. Every change reruns the
-optimizers (one vectorized :func:`adalearn.trajectory.run` each) and redraws only the paths
-over a cached landscape, so the picture follows the sliders::
+optimizer (tick box, log-scale learning-rate slider when the rule has a learning rate, current
+value or divergence), shared momentum, β₂ and α/ρ sliders, the number of steps and the start
+point. Every change reruns the optimizers (one vectorized :func:`adalearn.trajectory.run`
+each) and redraws only the paths over a cached landscape, so the picture follows the sliders::
 
     from adalearn import widgets
     widgets.playground("cubic")                   # last line of a cell
 
-It needs a running kernel to react. In the static book it shows its first picture and its
-controls, and says in one line that it is live on Binder, Colab or a local Jupyter.
+It needs a running kernel to react. Displayed, a playground also carries the
+:class:`adalearn.animation.Explorer` of its first settings as HTML: a page without a kernel
+(the published book, a notebook opened without one) shows that explorer, whose sliders step
+through a precomputed grid of the same hyperparameters, while a live Jupyter shows the panel.
 ipywidgets is imported only when a playground is built (``pip install adalearn[widgets]``).
 """
 
-import base64
 import html
 import io
 
@@ -22,15 +23,11 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from adalearn import functions, plotting, trajectory
+from adalearn import animation, functions, plotting, trajectory
 from adalearn import rules as update_rules
+from adalearn.animation import _named_rules, _scalar_knobs, _tune
 
 __all__ = ["Playground", "default_rules", "playground"]
-
-LIVE_NOTE = (
-    "Live on Binder, Colab or a local Jupyter: there the picture follows the controls; "
-    "in the static page they do not redraw."
-)
 
 
 def default_rules():
@@ -58,72 +55,11 @@ def _import_ipywidgets():
     return ipywidgets
 
 
-def _check_rules(rule_set):
-    if rule_set is None:
-        return default_rules()
-    if isinstance(rule_set, dict):
-        named = {str(k): v for k, v in rule_set.items()}
-    elif isinstance(rule_set, (list, tuple)):
-        named = {}
-        for rule in rule_set:
-            label, n = rule.name, 2
-            while label in named:
-                label, n = f"{rule.name} ({n})", n + 1
-            named[label] = rule
-    else:
-        raise TypeError(
-            f"rules must be a dict {{label: rule}} or a list of rules; got {rule_set!r}"
-        )
-    if not named:
-        raise ValueError("rules must not be empty")
-    for label, rule in named.items():
-        if not isinstance(rule, update_rules.Rule):
-            raise TypeError(f"rules[{label!r}] must be an adalearn rule; got {rule!r}")
-    return named
-
-
-# The shared sliders: which hyperparameter each one sets, read from a rule's fields.
-_SHARED = {
-    # SGD's momentum (only in rules that use momentum: plain SGD stays plain) and Adam's β₁.
-    "momentum": lambda h: h["betas"][0] if "betas" in h else (
-        h["momentum"] if np.any(np.asarray(h.get("momentum", 0)) != 0) else None),
-    # The decay of the squared-gradient average: Adam's β₂ ...
-    "beta2": lambda h: h["betas"][1] if "betas" in h else None,
-    # ... and RMSprop's α, AdaDelta's ρ.
-    "decay": lambda h: h.get("alpha", h.get("rho")),
-}
-
-
-def _inner(rule):
-    """The rule that holds the hyperparameters (SoftBatch wraps another rule)."""
-    inner = rule.hyperparameters().get("rule")
-    return _inner(inner) if isinstance(inner, update_rules.Rule) else rule
-
-
-def _tune(rule, lr, momentum, beta2, decay):
-    """``rule`` with the playground's sliders applied to the hyperparameters it has."""
-    fields = rule.hyperparameters()
-    if isinstance(fields.get("rule"), update_rules.Rule):
-        return rule.replace(rule=_tune(fields["rule"], lr, momentum, beta2, decay))
-    changes = {}
-    if "lr" in fields:
-        changes["lr"] = lr
-    if _SHARED["momentum"](fields) is not None and "momentum" in fields:
-        changes["momentum"] = momentum
-    if "betas" in fields:
-        changes["betas"] = (momentum, beta2)
-    for name in ("alpha", "rho"):
-        if name in fields:
-            changes[name] = decay
-    return rule.replace(**changes)
-
-
-def _initial(rule_set, key, default):
+def _initial(knob_values, key, default):
     """A shared slider starts at the value of the first rule that has its hyperparameter."""
-    for rule in rule_set.values():
-        value = _SHARED[key](_inner(rule).hyperparameters())
-        if value is not None:
-            return float(np.max(value))
+    for values in knob_values.values():
+        if key in values:
+            return values[key]
     return default
 
 
@@ -144,9 +80,9 @@ class Playground:
     trajectories : dict
         ``{label: Trajectory}`` of the last update (ticked optimizers only).
     controls : dict
-        The input widgets by name: ``"function"``, ``"momentum"``, ``"beta2"``, ``"decay"``,
-        ``"steps"``,
-        ``"x1"``, ``"x2"``, and per optimizer ``("use", label)`` and ``("lr", label)``.
+        The input widgets by name: ``"function"``, ``"steps"``, ``"x1"``, ``"x2"``; the shared
+        sliders ``"momentum"``, ``"beta2"`` and ``"decay"`` that at least one rule uses; per
+        optimizer ``("use", label)`` and, when its rule has a learning rate, ``("lr", label)``.
     """
 
     def __init__(self, fn=None, rules=None, *, steps=150, start=None, figsize=(5.6, 4.6), dpi=96):
@@ -157,49 +93,64 @@ class Playground:
         elif isinstance(fn, str):
             fn = functions.get(fn)
         elif not callable(getattr(fn, "grad", None)) or not hasattr(fn, "bounds"):
-            raise TypeError(f"fn must be a function name or a test function; got {fn!r}")
+            raise TypeError(
+                f"`fn` must be a function name or a test function. Received: fn={fn!r}"
+            )
         self._functions[fn.name] = fn
-        self.rules = _check_rules(rules)
+        self.rules = _named_rules(default_rules() if rules is None else rules)
+        # Every value a slider sets must be one number: a slider shows one value.
+        self._knob_values = {label: _scalar_knobs(label, rule)
+                             for label, rule in self.rules.items()}
         self.colors = plotting.colors(self.rules)
         if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 2000:
-            raise ValueError(f"steps must be an int in [1, 2000]; got steps={steps!r}")
+            raise ValueError(
+                f"`steps` must be an int in [1, 2000]. Received: steps={steps!r}"
+            )
+        self._first = (fn, steps, fn.start if start is None else tuple(start))
+        self._explorer = None
 
         w = ipywidgets
         wide = {"description_width": "5em"}
+        shared = {
+            "momentum": dict(default=0.9, min=0.0, max=0.99, step=0.01, readout_format=".2f"),
+            "beta2": dict(default=0.999, min=0.5, max=0.999, step=0.001, readout_format=".3f"),
+            "decay": dict(default=0.9, min=0.5, max=0.999, step=0.001, readout_format=".3f"),
+        }
         self.controls = {
             "function": w.Dropdown(options=sorted(self._functions), value=fn.name,
                                    description="function", style=wide),
-            "momentum": w.FloatSlider(
-                value=_initial(self.rules, "momentum", 0.9), min=0.0, max=0.99, step=0.01,
-                description="μ, β₁", style=wide, readout_format=".2f"),
-            "beta2": w.FloatSlider(
-                value=_initial(self.rules, "beta2", 0.999), min=0.5, max=0.999, step=0.001,
-                description="β₂", style=wide, readout_format=".3f"),
-            "decay": w.FloatSlider(
-                value=_initial(self.rules, "decay", 0.9), min=0.5, max=0.999, step=0.001,
-                description="α, ρ", style=wide, readout_format=".3f"),
             "steps": w.IntSlider(value=steps, min=1, max=max(500, steps), step=1,
                                  description="steps", style=wide),
             "x1": w.FloatSlider(description="start x₁", style=wide, readout_format=".2f"),
             "x2": w.FloatSlider(description="start x₂", style=wide, readout_format=".2f"),
         }
+        for kind, spec in shared.items():
+            if any(kind in values for values in self._knob_values.values()):
+                spec = dict(spec)
+                value = _initial(self._knob_values, kind, spec.pop("default"))
+                self.controls[kind] = w.FloatSlider(
+                    value=value, description=animation.KNOBS[kind][0], style=wide, **spec)
         rows = []
         self._status = {}
-        for label, rule in self.rules.items():
-            lr = float(np.max(rule.hyperparameters().get("lr", 0.01)))
+        for label in self.rules:
             use = w.Checkbox(value=True, description=label, indent=False,
                              layout=w.Layout(width="8em"))
-            rate = w.FloatLogSlider(value=lr, base=10, min=-4, max=1, step=0.05,
-                                    description="lr", readout_format=".3g",
-                                    style={"description_width": "2em"})
             self.controls[("use", label)] = use
-            self.controls[("lr", label)] = rate
+            lr = self._knob_values[label].get("lr")
+            if lr is None:
+                rate = w.HTML("<small>no learning rate</small>",
+                              layout=w.Layout(width="16em"))
+            else:
+                rate = w.FloatLogSlider(value=lr, base=10, min=min(-4, np.log10(lr)),
+                                        max=max(1, np.log10(lr)), step=0.05,
+                                        description="lr", readout_format=".3g",
+                                        style={"description_width": "2em"})
+                self.controls[("lr", label)] = rate
             swatch = w.HTML(f'<span style="display:inline-block;width:1.8em;height:.35em;'
                             f'border-radius:.2em;background:{self.colors[label]}"></span>')
             self._status[label] = w.HTML()
             rows.append(w.HBox([swatch, use, rate, self._status[label]]))
         self._message = w.HTML()
-        self.note = w.HTML(f"<small><em>{html.escape(LIVE_NOTE)}</em></small>")
 
         self.figure = Figure(figsize=figsize, dpi=dpi, layout="constrained")
         self._canvas = FigureCanvasAgg(self.figure)
@@ -209,12 +160,10 @@ class Playground:
         self._fn = None
         self._set_function(fn, start)
 
-        settings = w.VBox([self.controls["function"], self.controls["x1"], self.controls["x2"],
-                           self.controls["steps"], self.controls["momentum"],
-                           self.controls["beta2"], self.controls["decay"]])
-        self.widget = w.VBox([
-            w.HBox([self.image, settings]), *rows, self._message, self.note,
-        ])
+        settings = w.VBox([self.controls[key] for key in (
+            "function", "x1", "x2", "steps", "momentum", "beta2", "decay")
+            if key in self.controls])
+        self.widget = w.VBox([w.HBox([self.image, settings]), *rows, self._message])
         self.controls["function"].observe(self._on_function, names="value")
         for key, control in self.controls.items():
             if key != "function":
@@ -245,17 +194,23 @@ class Playground:
         self.ax.clear()
         plotting.contour(self.ax, fn, resolution=160)
         self.lines, self.heads = {}, {}
+        style = plotting.RUN_STYLE
         for label in self.rules:
             color = self.colors[label]
             (self.lines[label],) = self.ax.plot(
-                [], [], color=color, linewidth=1.8, path_effects=plotting.PATH_OUTLINE,
-                animated=True)
+                [], [], color=color, linewidth=style["linewidth"],
+                path_effects=plotting.PATH_OUTLINE, animated=True)
             (self.heads[label],) = self.ax.plot(
-                [], [], linestyle="none", marker="o", markersize=6, color=color,
-                markeredgecolor="white", animated=True, clip_on=False)
-        (self._starts,) = self.ax.plot([], [], linestyle="none", marker="o", markersize=7,
-                                       markerfacecolor="white", markeredgecolor="#1a1a1a",
-                                       animated=True)
+                [], [], linestyle="none", marker=style["end"]["marker"],
+                markersize=style["end"]["size"], color=color,
+                markeredgecolor=style["end"]["edge"], markeredgewidth=style["end"]["edgewidth"],
+                animated=True, clip_on=False)
+        # One start for all runs: a hollow circle with a dark edge, not one per colour.
+        start_style = style["start"]
+        (self._starts,) = self.ax.plot(
+            [], [], linestyle="none", marker=start_style["marker"],
+            markersize=start_style["size"], markerfacecolor=start_style["face"],
+            markeredgecolor="#1a1a1a", markeredgewidth=start_style["edgewidth"], animated=True)
         self._canvas.draw()
         self._background = self._canvas.copy_from_bbox(self.figure.bbox)
         self.update()
@@ -284,9 +239,11 @@ class Playground:
             status.value = ""
             if not c[("use", label)].value:
                 continue
+            values = {key: c[key].value for key in ("momentum", "beta2", "decay") if key in c}
+            if ("lr", label) in c:
+                values["lr"] = c[("lr", label)].value
             try:
-                tuned = _tune(rule, c[("lr", label)].value, c["momentum"].value,
-                              c["beta2"].value, c["decay"].value)
+                tuned = _tune(rule, **values)
             except ValueError as err:
                 messages.append(f"{label}: {err}")
                 continue
@@ -299,14 +256,12 @@ class Playground:
             self.trajectories[label] = traj
             (part,) = plotting.runs(traj)
             line.set_data(part["xs"][:, 0], part["xs"][:, 1])
-            if part["diverged"]:
-                head.set_data(*plotting.window_exit(part["xs"], fn.bounds)[:, None])
-                head.set_marker("X")
-                status.value = f"diverged at step {part['stopped'] + 1}"
-            else:
-                head.set_data(part["xs"][-1:, 0], part["xs"][-1:, 1])
-                head.set_marker("o")
-                status.value = f"f = {part['values'][-1]:.4g}"
+            marks = plotting.run_marks(part, fn.bounds)
+            style = plotting.RUN_STYLE["diverged" if part["diverged"] else "end"]
+            head.set_data(*(marks["cross"] if part["diverged"] else marks["end"])[:, None])
+            head.set_marker(style["marker"])
+            head.set_markersize(style["size"])
+            status.value = html.escape(marks["status"])
         self._starts.set_data([start[0]], [start[1]])
         self._message.value = "<br>".join(html.escape(m) for m in messages)
         self._redraw()
@@ -333,15 +288,24 @@ class Playground:
 
     # --- display -----------------------------------------------------------------------------
 
+    def explorer(self):
+        """The :class:`adalearn.animation.Explorer` of this playground's first settings.
+
+        Its function, rules, steps and start are the playground's as built; its sliders step
+        through each rule's learning-rate grid and the shared controls the rules have. Built
+        once, on first use.
+        """
+        if self._explorer is None:
+            fn, steps, start = self._first
+            self._explorer = animation.Explorer(fn, self.rules, steps=steps, starts=[start])
+        return self._explorer
+
     def _repr_mimebundle_(self, **kwargs):
+        # A live Jupyter draws the widget view; where no widget manager runs (the published
+        # book, a notebook opened without a kernel, a repository viewer) the HTML shows: the
+        # explorer, whose controls work without Python.
         bundle = self.widget._repr_mimebundle_(**kwargs)
-        image = base64.b64encode(self.jpeg()).decode("ascii")
-        # Where no widget manager runs (a plain HTML export, a repository viewer), the picture
-        # and the note still show.
-        bundle["text/html"] = (
-            f'<div><img alt="optimizer playground" src="data:image/jpeg;base64,{image}">'
-            f"<p><small><em>{html.escape(LIVE_NOTE)}</em></small></p></div>"
-        )
+        bundle["text/html"] = self.explorer().to_html()
         return bundle
 
 
@@ -353,11 +317,13 @@ def playground(fn=None, rules=None, *, steps=150, start=None):
     fn : str or test function, optional
         The first landscape (the menu offers every registered function); "cubic" by default.
     rules : dict {label: rule} or list of rules, optional
-        The optimizers, each with its own tick box and learning-rate slider; the seed lab's
-        five (:func:`default_rules`) by default. Three shared sliders set, in every rule that
-        has it, the momentum μ (rules that use momentum) and Adam's β₁; β₂; and RMSprop's α
-        and AdaDelta's ρ. Each starts at the value of the first rule that has it, so rules
-        that disagree on, say, β₂ are drawn with the first one's.
+        The optimizers, each with its own tick box and, when it has a learning rate (a
+        ``SoftBatch``: the wrapped rule's), a learning-rate slider; the seed lab's five
+        (:func:`default_rules`) by default. Shared sliders set, in every rule that has it,
+        the momentum μ (rules that use momentum) and Adam's β₁; β₂; and RMSprop's α and
+        AdaDelta's ρ; a slider no rule uses is left out. Each starts at the value of the
+        first rule that has it, so rules that disagree on, say, β₂ are drawn with the first
+        one's. The hyperparameters the sliders set must be numbers, not arrays.
     steps : int
         Initial number of steps.
     start : (float, float), optional
@@ -373,5 +339,7 @@ def playground(fn=None, rules=None, *, steps=150, start=None):
     ------
     ImportError
         When ipywidgets is not installed.
+    ValueError
+        When a hyperparameter that a slider sets is an array (a slider shows one value).
     """
     return Playground(fn, rules, steps=steps, start=start)

@@ -90,13 +90,62 @@ def test_a_diverged_run_gets_a_cross_at_the_window_edge(pg):
     assert "diverged at step" in pg._status["Momentum"].value
 
 
-def test_static_display_keeps_the_picture_and_says_where_it_is_live(pg):
+def test_static_display_is_the_explorer_of_the_same_settings(pg):
     bundle = pg._repr_mimebundle_()
+    # A live Jupyter draws the widget; a page without a kernel shows the explorer.
     assert "application/vnd.jupyter.widget-view+json" in bundle
-    assert "data:image/jpeg;base64," in bundle["text/html"]
-    for text in (bundle["text/html"], pg.note.value):
-        assert "Binder" in text and "Colab" in text and "locally" in text.replace(
-            "a local Jupyter", "locally")
+    page = bundle["text/html"]
+    assert page.startswith('<div class="adalearn-explorer"')
+    explorer = pg.explorer()
+    assert list(explorer.rules) == list(pg.rules) and explorer.steps == 60
+    for label, rule in pg.rules.items():
+        # Each learning-rate grid holds the playground's first value, where its slider starts.
+        lrs = explorer.lrs[label]
+        assert lrs[explorer.lr_index[label]] == pytest.approx(rule.lr, rel=1e-12)
+        assert len(lrs) >= 20 and np.all(np.diff(np.log(lrs)) > 0)
+    assert pg.explorer() is explorer  # built once
+
+
+class _NoRate(rules.Rule):
+    """A rule without a learning rate: a fixed step of 0.1 against the gradient's sign."""
+
+    def init(self, x):
+        return {}
+
+    def step(self, x, g, state, grad_fn=None):
+        return x - 0.1 * np.sign(g), state
+
+
+def test_a_soft_batch_gets_the_slider_of_the_rule_it_wraps():
+    fn = functions.get("sphere")
+    soft = rules.SoftBatch(rules.Adam(lr=0.1, betas=(0.8, 0.99)), every=2)
+    pg = widgets.playground("sphere", {"soft": soft}, steps=30)
+    assert pg.controls[("lr", "soft")].value == pytest.approx(0.1)
+    assert pg.controls["momentum"].value == pytest.approx(0.8)
+    assert pg.controls["beta2"].value == pytest.approx(0.99)
+    np.testing.assert_array_equal(drawn(pg.lines["soft"]), expected(soft, fn, fn.start, 30))
+    pg.controls[("lr", "soft")].value = 0.05
+    lr = pg.controls[("lr", "soft")].value
+    moved = rules.SoftBatch(rules.Adam(lr=lr, betas=(0.8, 0.99)), every=2)
+    np.testing.assert_array_equal(drawn(pg.lines["soft"]), expected(moved, fn, fn.start, 30))
+
+
+def test_a_rule_without_learning_rate_gets_no_slider_and_unused_sliders_are_left_out():
+    fn = functions.get("sphere")
+    pg = widgets.playground("sphere", {"sign": _NoRate(), "GD": rules.SGD(lr=0.2)}, steps=20)
+    assert ("lr", "sign") not in pg.controls and ("lr", "GD") in pg.controls
+    # Neither rule has a momentum, a beta2 or a decay: no shared slider that does nothing.
+    assert not {"momentum", "beta2", "decay"} & set(pg.controls)
+    np.testing.assert_array_equal(drawn(pg.lines["sign"]), expected(_NoRate(), fn, fn.start, 20))
+
+
+def test_an_array_hyperparameter_is_refused_not_reduced():
+    with pytest.raises(ValueError, match=r"`rules\['GD'\]\.lr` must be a single number"):
+        widgets.playground("sphere", {"GD": rules.SGD(lr=np.array([0.1, 0.3]))})
+    with pytest.raises(ValueError, match="must be a single number"):
+        widgets.playground("sphere", [rules.Adam(betas=(np.array([0.5, 0.9]), 0.99))])
+    with pytest.raises(ValueError, match="must describe one run"):
+        widgets.playground("sphere", [rules.SGD(lr=0.1, weight_decay=np.array([[0.0], [0.1]]))])
 
 
 def test_missing_ipywidgets_is_a_clear_import_error(monkeypatch):
@@ -106,13 +155,13 @@ def test_missing_ipywidgets_is_a_clear_import_error(monkeypatch):
 
 
 def test_input_checks():
-    with pytest.raises(TypeError, match="rules"):
+    with pytest.raises(TypeError, match=r"^`rules` must be a dict .* Received: rules='Adam'$"):
         widgets.playground(rules="Adam")
-    with pytest.raises(TypeError, match="adalearn rule"):
+    with pytest.raises(TypeError, match=r"^`rules\['x'\]` must be an adalearn rule\."):
         widgets.playground(rules={"x": object()})
-    with pytest.raises(ValueError, match="steps"):
+    with pytest.raises(ValueError, match=r"^`steps` must be .* Received: steps=0$"):
         widgets.playground(steps=0)
-    with pytest.raises(TypeError, match="fn"):
+    with pytest.raises(TypeError, match=r"^`fn` must be .* Received: fn=3$"):
         widgets.playground(fn=3)
 
 
