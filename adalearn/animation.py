@@ -1182,6 +1182,8 @@ _BASIN_COLORS = ("#E69F00", "#56B4E9", "#009E73", "#CC79A7", "#0072B2", "#D55E00
                  "#882255")
 _DIVERGED_COLOR, _MOVING_COLOR = "#3b3b3b", "#ffffff"
 
+# A run has reached a minimum when its last _SETTLE_STEPS steps are all short.
+_SETTLE_STEPS = 5
 # Memory a batched run of a basin map may hold for its iterates, in bytes.
 _BASIN_CHUNK_BYTES = 48e6
 
@@ -1193,7 +1195,10 @@ class Basins:
     window. For every learning rate of the grid the rule runs from all of them in batched
     :func:`adalearn.trajectory.run` calls (a few learning rates at a time, so the iterates fit
     in memory), and each start is classified by where its run ends: at minimum i of
-    ``fn.minima`` (within ``tol``), diverged, or still moving. The page stores one byte per
+    ``fn.minima`` (within ``tol`` of it, its last five steps shorter than ``tol / 20``), diverged,
+    or still moving (anything else: far from every minimum, or circling one in steps too
+    long to have settled, as gradient descent does once the learning rate exceeds
+    :math:`2/L` there). The page stores one byte per
     start and learning rate, deflated; a slider shows the map of each learning rate over the
     contours, with the share of starts in each class.
 
@@ -1283,8 +1288,15 @@ class Basins:
             final = runs.final
             distance = np.linalg.norm(final[..., None, :] - minima, axis=-1)
             nearest = np.argmin(distance, axis=-1)
-            reached = np.take_along_axis(distance, nearest[..., None], axis=-1)[..., 0] <= self.tol
-            chosen = np.where(reached, nearest, m + 1)
+            close = np.take_along_axis(distance, nearest[..., None], axis=-1)[..., 0] <= self.tol
+            # A run that still takes long steps near a minimum (a cycle around it, or a chaotic
+            # path passing by) has not reached it: its last five steps must all be short.
+            # Diverged runs have NaN here; they are classed apart below.
+            tail = runs.xs[-min(_SETTLE_STEPS, self.steps) - 1:]
+            longest = np.linalg.norm(np.diff(tail, axis=0), axis=-1).max(axis=0)
+            with np.errstate(invalid="ignore"):
+                settled = longest <= self.tol / 20
+            chosen = np.where(close & settled, nearest, m + 1)
             classes[first:first + len(lrs)] = np.where(runs.diverged, m, chosen)
         return classes.reshape(len(self.lrs), n, n)
 

@@ -292,12 +292,27 @@ class Playground:
         """The :class:`adalearn.animation.Explorer` of this playground's first settings.
 
         Its function, rules, steps and start are the playground's as built; its sliders step
-        through each rule's learning-rate grid and the shared controls the rules have. Built
-        once, on first use.
+        through each rule's learning-rate grid and the shared controls the rules have. When
+        the grid is small (at most 150 runs per start), the start point's mirror images
+        across the window's middle lines are offered too, as a start menu. Built once, on
+        first use.
         """
         if self._explorer is None:
             fn, steps, start = self._first
-            self._explorer = animation.Explorer(fn, self.rules, steps=steps, starts=[start])
+            per_start = 0
+            for values in self._knob_values.values():
+                count = 21 if "lr" in values else 1
+                for kind in animation.KNOBS:
+                    count *= 6 if kind in values else 1
+                per_start += count
+            starts = [tuple(map(float, start))]
+            if per_start <= 150:
+                (x1_lo, x1_hi), (x2_lo, x2_hi) = fn.bounds
+                for point in ((x1_lo + x1_hi - start[0], start[1]),
+                              (start[0], x2_lo + x2_hi - start[1])):
+                    if point not in starts:
+                        starts.append(tuple(map(float, point)))
+            self._explorer = animation.Explorer(fn, self.rules, steps=steps, starts=starts)
         return self._explorer
 
     def _repr_mimebundle_(self, **kwargs):

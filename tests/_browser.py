@@ -1,8 +1,9 @@
-"""Headless Chromium and a local HTTP server, shared by the browser tests."""
+"""Headless Chromium and a local HTTP server, shared by the browser tests and benchmarks."""
 
 import functools
 import http.server
 import os
+import re
 import shutil
 import threading
 
@@ -10,6 +11,9 @@ import pytest
 
 HOST = "127.0.0.1"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+# Every request that is not for the local server or a local file: a pattern, not a Python
+# predicate, so that the page's own requests are never paused on their way.
+NON_LOCAL = re.compile(rf"^(?!http://{re.escape(HOST)}:|file:|data:|blob:)")
 
 
 def chromium_path():
@@ -18,6 +22,18 @@ def chromium_path():
     if not path:
         pytest.fail("no Chromium found: install Debian's chromium or set ADALEARN_CHROMIUM")
     return path
+
+
+def refuse_network(page):
+    """Abort every non-local request ``page`` makes; return the list of refused URLs."""
+    refused = []
+
+    def refuse(route):
+        refused.append(route.request.url)
+        route.abort()
+
+    page.route(NON_LOCAL, refuse)
+    return refused
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
