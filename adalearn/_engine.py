@@ -19,9 +19,10 @@ attribute is true (each coordinate's update depends on that coordinate alone):
   ``_PER_CALL`` per compiled call (:class:`_Together`).
 
 Every element sees the operations of the whole-parameter rule, so eager results are the
-reference step's to the last bit. A rule whose state holds more than tensors and a step count
-(numbers, nested dicts) runs parameter by parameter: eager through the reference step, with
-``compile=True`` as its pure step compiled (:meth:`Engine._step_functional`).
+reference step's to the last bit. A rule whose state holds more than a step count and tensors
+shaped like the parameter (numbers, scalars, factored moments, nested dicts) runs parameter by
+parameter: eager through the reference step, with ``compile=True`` as its pure step compiled
+(:meth:`Engine._step_functional`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ _COMPILE_NEEDS = (
     ("torch._dynamo.config", "recompile_limit"),
     ("torch.fx.experimental._config", "use_duck_shape"),
     ("torch._inductor.compile_fx", "compile_fx"),
+    ("torch._inductor.config", "emulate_precision_casts"),
 )
 
 
@@ -99,11 +101,16 @@ def _pure_step(rule, x, g, state, ahead):
     return rule.step(x, g, state, grad_fn=grad_fn)
 
 
-def _regular(state):
-    """True when a state holds only tensors (or None, for buffers still to come) and a step."""
+def _regular(state, p):
+    """True when a state holds a step count and tensors shaped like ``p`` (or None, to come).
+
+    Other entries, such as a scalar per parameter (NAdam's ``mu_product``) or a factored
+    moment (Adafactor's ``row_var``), have no slice for a piece of ``p``, and compiled code
+    does not reliably write a zero-dimensional float64 input in place.
+    """
     return all(
         isinstance(value, (int, float)) if key == "step"
-        else value is None or isinstance(value, torch.Tensor)
+        else value is None or (isinstance(value, torch.Tensor) and value.shape == p.shape)
         for key, value in state.items()
     )
 
@@ -170,7 +177,7 @@ class Engine:
             index, p = work[entry]
             rule = group_rules[index]
             g_ahead = None if ahead is None else ahead[entry]
-            if not _regular(self.rule_state(rule, p)):
+            if not _regular(self.rule_state(rule, p), p):
                 if self.compile:
                     self._step_functional(rule, p, grads[entry], g_ahead)
                 else:
@@ -207,7 +214,7 @@ class Engine:
                 members.append(i)
                 continue
             state = self.rule_state(group_rules[index], p)
-            if not _regular(state):
+            if not _regular(state, p):
                 members.append(i)
                 continue
             signature = (
@@ -258,7 +265,10 @@ class Engine:
         """
         if self._compiled_pure is None:
             self._compiled_pure = _compile(_pure_step)
-        x, new_state = self._compiled_pure(rule, p.detach(), g, self.rule_state(rule, p), g_ahead)
+        state = self.rule_state(rule, p)
+        if isinstance(state.get("step"), (int, float)):  # a tensor: a new count must not recompile
+            state = {**state, "step": _step_input(state["step"])}
+        x, new_state = self._compiled_pure(rule, p.detach(), g, state, g_ahead)
         p.copy_(x)
         self.store_state(p, new_state)
 
@@ -475,22 +485,26 @@ def _compile(function):
     copy = types.FunctionType(code, function.__globals__, function.__name__)
     compiled = torch.compile(copy, backend=_inductor_with_scalars, dynamic=True, fullgraph=True)
     config, shapes = torch._dynamo.config, torch.fx.experimental._config
+    inductor = torch._inductor.config
 
     def call(*args):
         # Hyperparameters other than the learning rate must stay constants of the compiled
         # code, also when a new state layout recompiles it (dynamo would then make every
         # float an input). As inputs they are loaded again for every 16 elements, and
         # beta ** t recomputed there. Every parameter gets a length of its own, so that
-        # chunks of parameters with other sizes reuse the code. Read only when compiling.
+        # chunks of parameters with other sizes reuse the code. Values cast to a lower
+        # precision (Muon's bfloat16) are rounded where eager rounds them, not kept in float32.
+        # Read only when compiling.
         saved = (config.specialize_float, config.automatic_dynamic_shapes,
-                 config.recompile_limit, shapes.use_duck_shape)
+                 config.recompile_limit, shapes.use_duck_shape, inductor.emulate_precision_casts)
         config.specialize_float, config.automatic_dynamic_shapes = True, False
         config.recompile_limit, shapes.use_duck_shape = _RECOMPILE_LIMIT, False
+        inductor.emulate_precision_casts = True
         try:
             return compiled(*args)
         finally:
-            (config.specialize_float, config.automatic_dynamic_shapes,
-             config.recompile_limit, shapes.use_duck_shape) = saved
+            (config.specialize_float, config.automatic_dynamic_shapes, config.recompile_limit,
+             shapes.use_duck_shape, inductor.emulate_precision_casts) = saved
 
     return call
 

@@ -1,7 +1,8 @@
 """torch.optim optimizers that run the rules of :mod:`adalearn.rules` on tensors.
 
-``SGD, Adagrad, RMSprop, Adadelta, Adam, AdamW, Adamax`` take torch.optim's constructor
-arguments, defaults and state keys and give its numbers, so they drop into any training loop::
+``SGD, Adagrad, RMSprop, Adadelta, Adam, AdamW, Adamax, NAdam, RAdam, Adafactor, Muon`` take
+torch.optim's constructor arguments, defaults and state keys and give its numbers, so they drop
+into any training loop::
 
     optimizer = adalearn.optim.Adam(model.parameters(), lr=1e-3)
     for x, y in batches:
@@ -15,7 +16,9 @@ and ``state_dict()`` loads into the torch.optim namesake and back. Each also acc
 rule's extra keyword arguments, such as ``eps_root``, and torch's implementation flags where
 its namesake has them (``foreach``, ``fused``, ``capturable``, ``differentiable``).
 
-:class:`Heun` evaluates the gradient twice per step and so needs ``step(closure)``.
+:class:`Lion` is lion-pytorch's Lion and :class:`AdamWScheduleFree` the schedulefree package's
+reference AdamW, with its ``train()`` and ``eval()``. :class:`Heun` evaluates the gradient
+twice per step and so needs ``step(closure)``.
 :class:`SoftBatch` wraps any optimizer and steps it once every ``every`` calls with the mean
 gradient. :class:`RuleOptimizer` turns any rule, your own too, into an optimizer.
 
@@ -42,6 +45,12 @@ __all__ = [
     "AdamW",
     "Adamax",
     "Heun",
+    "NAdam",
+    "RAdam",
+    "Adafactor",
+    "Muon",
+    "Lion",
+    "AdamWScheduleFree",
     "SoftBatch",
     "Combined",
 ]
@@ -335,8 +344,11 @@ class _NamedOptimizer(RuleOptimizer):
                 "``differentiable=True`` makes the step differentiable and "
                 "``capturable=True`` is not implemented.\n\n"
             )
+        # A class's own docstring (what it adds, such as train() and eval()) comes first.
+        own = cls.__dict__.get("__doc__")
         cls.__doc__ = (
-            f"torch.optim-compatible {name}, running "
+            (f"{inspect.cleandoc(own)}\n\n" if own else "")
+            + f"torch.optim-compatible {name}, running "
             f":class:`adalearn.rules.{name}` on every parameter.\n\n"
             f"``compile=True`` compiles the rule into one in-place update per step (see "
             f":class:`RuleOptimizer`). {flag_text}"
@@ -523,3 +535,79 @@ class Adamax(_NamedOptimizer):
 
 class Heun(_NamedOptimizer):
     rule_class = rules.Heun
+
+
+class NAdam(_NamedOptimizer):
+    rule_class = rules.NAdam
+
+
+class RAdam(_NamedOptimizer):
+    rule_class = rules.RAdam
+
+
+class Adafactor(_NamedOptimizer):
+    rule_class = rules.Adafactor
+
+
+class Muon(_NamedOptimizer):
+    rule_class = rules.Muon
+
+    def __init__(self, params, *args, **kwargs):
+        super().__init__(params, *args, **kwargs)
+        for group in self.param_groups:  # as torch.optim.Muon: matrices only, said at once
+            for p in group["params"]:
+                if p.ndim != 2:
+                    raise ValueError(
+                        "Muon only supports 2D parameters whereas we found a parameter with "
+                        f"size: {p.size()}"
+                    )
+
+
+class Lion(_NamedOptimizer):
+    rule_class = rules.Lion
+
+
+class AdamWScheduleFree(_NamedOptimizer):
+    """Schedule-free AdamW, as ``schedulefree.AdamWScheduleFreeReference``, with its two modes.
+
+    The parameters hold :math:`y`, where gradients are taken, in train mode, and the average
+    :math:`x`, where the model is meant to be evaluated, in eval mode. Like the reference, the
+    optimizer starts in eval mode: call ``optimizer.train()`` before the training steps and
+    ``optimizer.eval()`` before evaluating or saving the model. ``step`` refuses to run in
+    eval mode. The mode is kept per param group, as ``group["train_mode"]``.
+    """
+
+    rule_class = rules.AdamWScheduleFree
+
+    def add_param_group(self, param_group):
+        super().add_param_group({"train_mode": False, **param_group})
+
+    @torch.no_grad()
+    def train(self):
+        """Put :math:`y` (where gradients are taken) into the parameters of every group."""
+        self._switch(True, lambda rule, state: rule.training_point(state))
+
+    @torch.no_grad()
+    def eval(self):
+        """Put the average :math:`x` (where the model is evaluated) into the parameters."""
+        self._switch(False, lambda rule, state: rule.evaluation_point(state))
+
+    def _switch(self, train_mode, point):
+        for index, group in enumerate(self.param_groups):
+            if group["train_mode"] == train_mode:
+                continue
+            rule = self._group_rule(index, group)
+            for p in group["params"]:
+                if self.state.get(p):  # parameters that have not stepped stay where they are
+                    p.copy_(point(rule, self._rule_state(rule, p)))
+            group["train_mode"] = train_mode
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        if not self.param_groups[0]["train_mode"]:
+            raise RuntimeError(
+                "`train_mode` must be True when AdamWScheduleFree steps: call optimizer.train() "
+                "before training and optimizer.eval() before evaluating or saving. "
+                "Received: train_mode=False"
+            )
+        return super().step(closure)

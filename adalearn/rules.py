@@ -748,13 +748,16 @@ def _item(value):
 
     torch.optim computes its step-dependent coefficients in Python floats, from ``.item()``;
     so does a rule in eager code. Code traced by torch.compile keeps the tensor (in float64,
-    the precision of a Python float), so that the step stays one graph.
+    the precision of a Python float), so that the step stays one graph, and so does a
+    differentiable step, whose results depend on the tensor through autograd.
     """
     if not is_tensor(value):
         return value
     torch = namespace(value)
     if torch.compiler.is_compiling():
         return value.to(torch.float64)
+    if value.requires_grad and torch.is_grad_enabled():
+        return value
     return value.item()
 
 
@@ -840,6 +843,12 @@ def _addmm(start, a, b, beta=1.0, alpha=1.0):
 
 def _size(x):
     return math.prod(x.shape)
+
+
+def _reject_complex(rule, x):
+    """torch.optim's error for the rules that do not take complex parameters."""
+    if x.is_complex() if is_tensor(x) else np.iscomplexobj(x):
+        raise RuntimeError(f"{rule.name} does not support complex parameters")
 
 
 def _check_pair(name, value, names):
@@ -1093,6 +1102,7 @@ class Adafactor(Rule):
         return {"step": 0, "variance": zeros_like(x)}
 
     def step(self, x, g, state, grad_fn=None):
+        _reject_complex(self, x)
         g = _prepare(self, x, g)
         t = state["step"] + 1
         eps1, eps2 = self.eps
@@ -1253,6 +1263,7 @@ class Muon(Rule):
         return math.sqrt(max(1, rows / columns))
 
     def step(self, x, g, state, grad_fn=None):
+        _reject_complex(self, x)
         if g.ndim != 2:
             raise ValueError("Param gradient must be a 2D matrix")
         g = _prepare(self, x, g)
@@ -1264,7 +1275,9 @@ class Muon(Rule):
             update = update.to(x.dtype)
         if _any_nonzero(self.weight_decay):
             x = x * (1 - self.lr * self.weight_decay)
-        return add(x, update, -self.lr * self.scale(x.shape)), {"momentum_buffer": buffer}
+        # A tensor learning rate scales the update as a number, as torch's add_ takes it.
+        step_size = _item(-self.lr * self.scale(x.shape))
+        return add(x, update, step_size), {"momentum_buffer": buffer}
 
 
 @dataclass(frozen=True, eq=False)
