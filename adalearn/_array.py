@@ -68,8 +68,27 @@ def _number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _coefficient(value):
+    """A zero-dimensional tensor coefficient as the number torch's fused operations read.
+
+    torch.optim hands a Tensor ``lr`` to them (``alpha=-lr``), which read it as a Python
+    number; so do these, except in compiled code and where the coefficient needs a gradient.
+    """
+    torch = sys.modules.get("torch")
+    if (
+        torch is not None
+        and isinstance(value, torch.Tensor)
+        and value.ndim == 0
+        and not value.requires_grad
+        and not torch.compiler.is_compiling()
+    ):
+        return value.item()
+    return value
+
+
 def add(a, b, alpha):
     """``a + alpha * b``."""
+    alpha = _coefficient(alpha)
     if is_tensor(a) and is_tensor(b) and _number(alpha):
         return sys.modules["torch"].add(a, b, alpha=alpha)
     return a + alpha * b
@@ -77,6 +96,7 @@ def add(a, b, alpha):
 
 def addcmul(a, b, c, value):
     """``a + value * b * c``."""
+    value = _coefficient(value)
     if is_tensor(a) and is_tensor(b) and is_tensor(c) and _number(value):
         return sys.modules["torch"].addcmul(a, b, c, value=value)
     return a + value * b * c
@@ -84,6 +104,7 @@ def addcmul(a, b, c, value):
 
 def addcdiv(a, b, c, value):
     """``a + value * (b / c)``."""
+    value = _coefficient(value)
     if is_tensor(a) and is_tensor(b) and is_tensor(c) and _number(value):
         return sys.modules["torch"].addcdiv(a, b, c, value=value)
     return a + value * (b / c)
