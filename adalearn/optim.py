@@ -226,11 +226,10 @@ class RuleOptimizer(torch.optim.Optimizer):
         return {k: v.item() if k == "step" else v for k, v in stored.items()}
 
     def _store_state(self, p, new_state):
-        state = self.state[p]
-        for key, value in new_state.items():
+        for key, value in new_state.items():  # a rule without state leaves self.state alone
             if key == "step":
                 value = torch.tensor(float(value), dtype=_step_dtype())
-            state[key] = value
+            self.state[p][key] = value
 
     def _gradients_ahead(self, group_rules, work, states, grads, closure):
         """Gradients at the points where the rules look ahead, all parameters moved at once."""
@@ -581,6 +580,20 @@ class AdamWScheduleFree(_NamedOptimizer):
 
     def add_param_group(self, param_group):
         super().add_param_group({"train_mode": False, **param_group})
+
+    def load_state_dict(self, state_dict):
+        # torch casts every floating state tensor to its parameter's dtype; the weight sum and
+        # the largest learning rate stay float64, as the reference keeps them in Python floats.
+        scalars = {
+            index: {key: entry[key] for key in ("weight_sum", "lr_max") if key in entry}
+            for index, entry in state_dict["state"].items()
+        }
+        super().load_state_dict(state_dict)
+        saved_ids = [i for group in state_dict["param_groups"] for i in group["params"]]
+        params = [p for group in self.param_groups for p in group["params"]]
+        for index, p in zip(saved_ids, params, strict=True):
+            for key, value in scalars.get(index, {}).items():
+                self.state[p][key] = torch.as_tensor(value, dtype=torch.float64).clone()
 
     @torch.no_grad()
     def train(self):

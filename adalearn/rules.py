@@ -1418,7 +1418,8 @@ class AdamWScheduleFree(Rule):
         _check("weight_decay", self.weight_decay)
         steps = self.warmup_steps
         if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
-            raise ValueError(
+            error = ValueError if isinstance(steps, numbers.Integral) else TypeError
+            raise error(
                 f"`warmup_steps` must be a non-negative integer. Received: warmup_steps={steps!r}"
             )
         _check("r", self.r, -math.inf)
