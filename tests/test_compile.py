@@ -6,7 +6,7 @@ import pytest
 import torch
 from _models import data, flat, loss, mlp, wide_mlp
 
-from adalearn import optim
+from adalearn import optim, rules
 
 pytestmark = pytest.mark.slow  # every optimizer compiles its rule first: seconds each
 
@@ -166,3 +166,25 @@ def test_a_learning_rate_schedule_does_not_recompile():
 def test_compile_must_be_a_flag():
     with pytest.raises(TypeError, match="`compile` must be True or False. Received: compile='yes'"):
         optim.Adam(mlp().parameters(), compile="yes")
+
+
+@pytest.mark.parametrize("compile", [False, True], ids=["eager", "compiled"])
+def test_a_rule_whose_state_holds_numbers_and_dicts_runs_eager_and_compiled(compile):
+    """rules.SoftBatch keeps a count and the inner rule's state dict: compiled, it crashed."""
+    every, small = 2, 16
+    x, y = data()
+    model, reference = mlp(), mlp()
+    rule = rules.SoftBatch(rules.Adam(lr=1e-2), every=every)
+    soft = optim.RuleOptimizer(model.parameters(), rule, compile=compile)
+    large = torch.optim.Adam(reference.parameters(), lr=1e-2)
+    for _ in range(4):
+        for i in range(every):
+            soft.zero_grad()
+            loss(model, x[i * small : (i + 1) * small], y[i * small : (i + 1) * small]).backward()
+            soft.step()
+        large.zero_grad()
+        loss(reference, x[: every * small], y[: every * small]).backward()
+        large.step()
+    p = next(model.parameters())
+    assert soft.state[p]["count"] == 0 and soft.state[p]["inner"]["step"] == 4
+    torch.testing.assert_close(flat(model), flat(reference), rtol=0, atol=1e-12)

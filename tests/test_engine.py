@@ -1,0 +1,252 @@
+"""The engine (adalearn._engine) against the reference step of adalearn.optim, bit for bit.
+
+The reference step is what a step means: ``x, state = rule.step(x, g, state)`` on each
+parameter, written back. The engine runs the same arithmetic on batches of small parameters,
+on large ones in blocks and, with ``compile=True``, in compiled code. Here a
+``ReferenceOptimizer`` (the same optimizer with its engine taken out) is the independent run.
+"""
+
+import copy
+from dataclasses import dataclass
+
+import pytest
+import torch
+from _models import data, flat, loss, mlp
+
+from adalearn import _engine, optim, rules
+from adalearn.rules import Rule
+
+
+class ReferenceOptimizer(optim.RuleOptimizer):
+    """RuleOptimizer with its engine taken out: every parameter through reference_step."""
+
+    def _start(self):
+        super()._start()
+        self._engine = None
+
+
+def model(dtype=torch.float64, seed=0):
+    """Parameters of every size the engine treats apart, in two param groups.
+
+    Small ones (batched), one between 32768 and 262144 elements (one by one when eager), one
+    above 262144 (blocks), and a strided one.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    shapes = [(8, 5), (8,), (3, 8), (3,), (200, 200), (600, 500), (7,)]
+    params = [torch.nn.Parameter(torch.randn(s, generator=generator, dtype=dtype) / 4)
+              for s in shapes]
+    strided = torch.randn((40, 2), generator=generator, dtype=dtype)[:, 0]
+    params.append(torch.nn.Parameter(strided))
+    return params
+
+
+def gradients(params, step, dtype):
+    """A deterministic, non-trivial gradient per parameter and step; some steps miss one."""
+    generator = torch.Generator().manual_seed(1000 + step)
+    for i, p in enumerate(params):
+        if i == 3 and step % 3 == 1:
+            p.grad = None  # a bias without a gradient this step
+            continue
+        p.grad = torch.randn(p.shape, generator=generator, dtype=dtype) + 0.1 * p.detach()
+
+
+def run(cls, rule, steps=12, dtype=torch.float64, compile=False, **extra):
+    params = model(dtype)
+    groups = [{"params": params[:5]}, {"params": params[5:]}]
+    if "lr" in rule.hyperparameters():
+        groups[1]["lr"] = rule.lr * 2
+    optimizer = cls(groups, rule, compile=compile, **extra)
+    scheduler = None
+    if "lr" in rule.hyperparameters():
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=4, gamma=0.5)
+    closure_params = params
+
+    def closure():
+        # Heun's second gradient: the same deterministic field, at the moved point.
+        generator = torch.Generator().manual_seed(7)
+        for p in closure_params:
+            p.grad = torch.randn(p.shape, generator=generator, dtype=dtype) + 0.3 * p.detach()
+        return torch.zeros(())
+
+    for step in range(steps):
+        gradients(params, step, dtype)
+        optimizer.step(closure if rule.evaluations > 1 else None)
+        if scheduler is not None:
+            scheduler.step()
+    return torch.cat([p.detach().flatten() for p in params]), optimizer
+
+
+@dataclass(frozen=True, eq=False)
+class SignMomentum(Rule):
+    """A reader's elementwise rule: the sign of a momentum buffer."""
+
+    lr: float = 1e-2
+    beta: float = 0.9
+    elementwise = True
+
+    def init(self, x):
+        return {"step": 0, "buf": torch.zeros_like(x)}
+
+    def step(self, x, g, state, grad_fn=None):
+        buf = self.beta * state["buf"] + (1 - self.beta) * g
+        return x - self.lr * buf.sign(), {"step": state["step"] + 1, "buf": buf}
+
+
+@dataclass(frozen=True, eq=False)
+class NormalizedSGD(Rule):
+    """A reader's rule that mixes coordinates: the gradient divided by its norm."""
+
+    lr: float = 1e-2
+
+    def init(self, x):
+        return {}
+
+    def step(self, x, g, state, grad_fn=None):
+        return x - self.lr * g / g.norm(), state
+
+
+@dataclass(frozen=True, eq=False)
+class CountingSGD(Rule):
+    """A reader's rule whose state holds a number and a nested dict, not only tensors."""
+
+    lr: float = 1e-2
+    elementwise = True
+
+    def init(self, x):
+        return {"count": 0, "memory": {"last": torch.zeros_like(x), "seen": 0}}
+
+    def step(self, x, g, state, grad_fn=None):
+        count = state["count"] + 1
+        last = state["memory"]["last"]
+        d = g + 0.5 * last
+        return x - self.lr / count * d, {"count": count,
+                                         "memory": {"last": g.clone(), "seen": count}}
+
+
+BUILT_IN = {
+    "SGD": rules.SGD(lr=0.05),
+    "Momentum": rules.SGD(lr=0.02, momentum=0.9, dampening=0.1, weight_decay=0.01),
+    "Nesterov": rules.SGD(lr=0.02, momentum=0.9, nesterov=True),
+    "Adagrad": rules.Adagrad(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1),
+    "RMSprop": rules.RMSprop(lr=0.01, centered=True, momentum=0.5, eps_root=1e-6),
+    "Adadelta": rules.Adadelta(rho=0.95, weight_decay=0.1),
+    "Adam": rules.Adam(lr=0.01, amsgrad=True, weight_decay=0.1),
+    "AdamW": rules.AdamW(lr=0.01, betas=(0.8, 0.99)),
+    "Adamax": rules.Adamax(lr=0.01, maximize=True),
+    "Heun": rules.Heun(lr=0.05),
+    "SoftBatch": rules.SoftBatch(rules.Adam(lr=0.01), every=3),
+}
+READERS = {
+    "SignMomentum": SignMomentum(lr=0.01),
+    "NormalizedSGD": NormalizedSGD(lr=0.01),
+    "CountingSGD": CountingSGD(lr=0.01),
+}
+
+
+@pytest.mark.parametrize("name", [*BUILT_IN, *READERS])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+def test_the_eager_engine_is_the_reference_step_bit_for_bit(name, dtype):
+    rule = {**BUILT_IN, **READERS}[name]
+    ours, optimizer = run(optim.RuleOptimizer, rule, dtype=dtype)
+    reference, reference_optimizer = run(ReferenceOptimizer, rule, dtype=dtype)
+    assert not torch.equal(reference, torch.cat([p.detach().flatten() for p in model(dtype)]))
+    assert torch.equal(ours, reference), (ours - reference).abs().max().item()
+    ours_state = optimizer.state_dict()["state"]
+    for index, entry in reference_optimizer.state_dict()["state"].items():
+        assert ours_state[index].keys() == entry.keys()
+        for key, value in entry.items():
+            if isinstance(value, torch.Tensor):
+                assert torch.equal(ours_state[index][key], value), (index, key)
+
+
+def test_the_engine_batches_and_blocks_what_is_elementwise(monkeypatch):
+    """The runs above go through the engine's paths, not around them."""
+    blocked = []
+    original = _engine.Engine._step_blocked
+    monkeypatch.setattr(_engine.Engine, "_step_blocked",
+                        lambda self, rule, p, *a: blocked.append(p.shape) or original(
+                            self, rule, p, *a))
+    _, optimizer = run(optim.RuleOptimizer, rules.Adam(lr=0.01), steps=3)
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    small = [p for p in params if p.numel() < _engine._SMALL]
+    # Batched: each small parameter's state is a view into its batch's flat buffer.
+    assert all(optimizer.state[p]["exp_avg"]._base is not None for p in small[:3])
+    assert torch.Size([600, 500]) in blocked and torch.Size([200, 200]) not in blocked
+    blocked.clear()
+    _, optimizer = run(optim.RuleOptimizer, NormalizedSGD(lr=0.01), steps=3)
+    assert not blocked
+
+
+def test_a_rule_that_mixes_coordinates_must_not_say_it_is_elementwise():
+    """The attribute matters: batched, a normalised step uses the norm of the whole batch."""
+
+    @dataclass(frozen=True, eq=False)
+    class WronglyElementwise(NormalizedSGD):
+        elementwise = True
+
+    ours, _ = run(optim.RuleOptimizer, WronglyElementwise(lr=0.01))
+    reference, _ = run(ReferenceOptimizer, WronglyElementwise(lr=0.01))
+    assert not torch.allclose(ours, reference)
+    honest, _ = run(optim.RuleOptimizer, NormalizedSGD(lr=0.01))
+    assert torch.equal(honest, reference)
+
+
+def test_elementwise_is_a_class_attribute_of_every_rule():
+    assert rules.Rule.elementwise is False
+    for rule in BUILT_IN.values():
+        assert rule.elementwise is (not isinstance(rule, rules.SoftBatch))
+    assert "elementwise" not in rules.Adam().hyperparameters()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["Momentum", "Adam", "Heun", "SoftBatch", "SignMomentum",
+                                  "NormalizedSGD", "CountingSGD"])
+def test_the_compiled_engine_is_the_reference_step_to_its_tolerance(name):
+    """Compiled code fuses the same formulas; float64 keeps the results within 1e-12."""
+    rule = {**BUILT_IN, **READERS}[name]
+    ours, optimizer = run(optim.RuleOptimizer, rule, compile=True)
+    reference, _ = run(ReferenceOptimizer, rule)
+    assert not torch.equal(reference, torch.cat([p.detach().flatten() for p in model()]))
+    torch.testing.assert_close(ours, reference, rtol=0, atol=1e-12)
+
+
+def test_compile_says_what_it_needs_when_torch_lacks_it(monkeypatch):
+    monkeypatch.setattr(_engine, "_COMPILE_NEEDS",
+                        (*_engine._COMPILE_NEEDS, ("torch._dynamo.config", "no_such_option")))
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    with pytest.raises(RuntimeError, match=r"torch\._dynamo\.config\.no_such_option") as error:
+        optim.Adam(params, compile=True)
+    assert "`compile` must be False" in str(error.value)
+    assert "Received: compile=True" in str(error.value)
+    optim.Adam(params)  # the eager path needs none of it
+
+
+def test_compile_says_what_it_needs_when_a_torch_module_is_missing(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch.fx.experimental._config", None)
+    with pytest.raises(RuntimeError, match=r"torch\.fx\.experimental\._config\.use_duck_shape"):
+        optim.SGD([torch.nn.Parameter(torch.zeros(3))], lr=0.1, compile=True)
+
+
+def test_a_loaded_state_dict_replaces_the_engines_plans():
+    """After load_state_dict the engine runs on the loaded state, not on its old buffers."""
+    x, y = data()
+
+    def train(net, optimizer, steps=5):
+        for _ in range(steps):
+            optimizer.zero_grad()
+            loss(net, x, y).backward()
+            optimizer.step()
+
+    ours, theirs = mlp(), mlp()
+    optimizer = optim.Adam(ours.parameters(), lr=0.01)
+    train(ours, optimizer)  # plans and batches exist now
+    reference = torch.optim.Adam(theirs.parameters(), lr=0.01)
+    train(theirs, reference, 9)
+    saved = copy.deepcopy(reference.state_dict())
+    ours.load_state_dict(theirs.state_dict())
+    optimizer.load_state_dict(saved)
+    train(ours, optimizer)
+    train(theirs, reference)
+    assert torch.equal(flat(ours), flat(theirs))
