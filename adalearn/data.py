@@ -291,7 +291,9 @@ def python_source(context=32, modules=PYTHON_MODULES, validation=0.1):
     if not 0 < validation < 1:
         raise ValueError(f"`validation` must be in (0, 1). Received: validation={validation!r}")
     if isinstance(modules, str) or not modules:
-        raise TypeError(f"`modules` must be a sequence of module names. Received: {modules!r}")
+        raise TypeError(
+            f"`modules` must be a sequence of module names. Received: modules={modules!r}"
+        )
     text = "".join(inspect.getsource(importlib.import_module(name)) for name in modules)
     alphabet = "".join(sorted(set(text)))
     ids = torch.tensor([alphabet.index(c) for c in text], dtype=torch.int64)

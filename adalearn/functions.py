@@ -65,19 +65,19 @@ def _points(x):
     if xp is np:
         x = np.asarray(x, dtype=float)
     if x.ndim == 0 or x.shape[-1] != 2:
-        raise ValueError(f"x must have shape (..., 2), got shape {tuple(x.shape)}")
+        raise ValueError(f"`x` must have shape (..., 2). Received: x.shape={tuple(x.shape)}")
     return x, xp
 
 
 def _number(name, value, *, minimum=None, strict=False):
     """``value`` as a float after checking it is a finite real number (above ``minimum``)."""
     if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a real number, got {name}={value!r}")
+        raise TypeError(f"`{name}` must be a real number. Received: {name}={value!r}")
     value = float(value)
     too_small = minimum is not None and (value <= minimum if strict else value < minimum)
     if not math.isfinite(value) or too_small:
         bound = "" if minimum is None else f" and {'>' if strict else '>='} {minimum:g}"
-        raise ValueError(f"{name} must be finite{bound}, got {name}={value!r}")
+        raise ValueError(f"`{name}` must be finite{bound}. Received: {name}={value!r}")
     return value
 
 
@@ -127,8 +127,8 @@ class Function:
 
     def __setattr__(self, key, value):
         raise AttributeError(
-            f"{type(self).__name__} is immutable; build a new one, e.g. "
-            f"functions.get({self.name!r}, ...)"
+            f"`{key}` must not be set: a {type(self).__name__} is immutable; build a new one, "
+            f"e.g. functions.get({self.name!r}, ...). Received: {key}={value!r}"
         )
 
     def __call__(self, x):
@@ -188,9 +188,9 @@ class Sphere(Function):
 
     def __init__(self, weights=(0.2, 2.0)):
         if isinstance(weights, str) or not isinstance(weights, (Sequence, np.ndarray)):
-            raise TypeError(f"weights must be a pair of numbers, got weights={weights!r}")
+            raise TypeError(f"`weights` must be a pair of numbers. Received: weights={weights!r}")
         if len(weights) != 2:
-            raise ValueError(f"weights must be a pair of numbers, got weights={weights!r}")
+            raise ValueError(f"`weights` must be a pair of numbers. Received: weights={weights!r}")
         weights = tuple(
             _number(f"weights[{i}]", w, minimum=0.0, strict=True) for i, w in enumerate(weights)
         )
@@ -532,8 +532,8 @@ def get(name, **params):
         For an unknown name; the message lists the known ones.
     """
     if not isinstance(name, str):
-        raise TypeError(f"name must be a string, got name={name!r}")
+        raise TypeError(f"`name` must be a string. Received: name={name!r}")
     cls = _REGISTRY.get(name.lower())
     if cls is None:
-        raise ValueError(f"Unknown function {name!r}; known: {', '.join(names())}")
+        raise ValueError(f"`name` must be one of {', '.join(names())}. Received: name={name!r}")
     return cls(**params)

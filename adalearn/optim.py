@@ -177,9 +177,10 @@ class RuleOptimizer(torch.optim.Optimizer):
         group_rules = [self._group_rule(i, group) for i, group in enumerate(self.param_groups)]
         if self.requires_closure and closure is None:
             raise TypeError(
-                f"{type(self).__name__}.step needs a closure that clears the gradients, "
-                "recomputes the loss, calls backward() and returns the loss: the rule "
-                f"evaluates the gradient {self.rule.evaluations} times per step"
+                f"`closure` must be given to {type(self).__name__}.step: a function that clears "
+                "the gradients, recomputes the loss, calls backward() and returns the loss, as "
+                f"the rule evaluates the gradient {self.rule.evaluations} times per step. "
+                "Received: closure=None"
             )
         loss = None
         if closure is not None:

@@ -82,21 +82,25 @@ __all__ = [
 def _as_real_array(name, value):
     """``value`` as a float array for checking; TypeError when it is not real numbers."""
     if isinstance(value, bool) or isinstance(value, (str, bytes)) or value is None:
-        raise TypeError(f"{name} must be a real number or an array of them, got {value!r}")
+        raise TypeError(
+            f"`{name}` must be a real number or an array of them. Received: {name}={value!r}"
+        )
     if is_tensor(value):
         value = value.detach().cpu().numpy()
     try:
         array = np.asarray(value)
     except (TypeError, ValueError) as error:
         raise TypeError(
-            f"{name} must be a real number or an array of them, got {value!r}"
+            f"`{name}` must be a real number or an array of them. Received: {name}={value!r}"
         ) from error
     if array.dtype == object or not np.issubdtype(array.dtype, np.number):
-        raise TypeError(f"{name} must be a real number or an array of them, got {value!r}")
+        raise TypeError(
+            f"`{name}` must be a real number or an array of them. Received: {name}={value!r}"
+        )
     if np.iscomplexobj(array):
-        raise TypeError(f"{name} must be real, got {value!r}")
+        raise TypeError(f"`{name}` must be real. Received: {name}={value!r}")
     if array.size == 0:
-        raise ValueError(f"{name} must not be empty, got {value!r}")
+        raise ValueError(f"`{name}` must not be empty. Received: {name}={value!r}")
     return array.astype(float)
 
 
@@ -110,12 +114,12 @@ def _check(name, value, low=0.0, high=math.inf, *, high_open=False, message=None
 
 def _check_flag(name, value):
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
+        raise TypeError(f"`{name}` must be True or False. Received: {name}={value!r}")
 
 
 def _check_betas(betas):
     if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
-        raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        raise TypeError(f"`betas` must be a pair (beta1, beta2). Received: betas={betas!r}")
     for index, beta in enumerate(betas):
         _check(
             "beta",
@@ -217,7 +221,7 @@ def _prepare(rule, x, g):
     """Check that ``g`` matches ``x`` and return the signed gradient (``-g`` to maximize)."""
     if tuple(g.shape) != tuple(x.shape):
         raise ValueError(
-            f"g must have the shape of x: x has shape {tuple(x.shape)}, g has {tuple(g.shape)}"
+            f"`g` must have the shape of x, {tuple(x.shape)}. Received: g.shape={tuple(g.shape)}"
         )
     return -g if getattr(rule, "maximize", False) else g
 
@@ -680,8 +684,9 @@ class Heun(Rule):
     def step(self, x, g, state, grad_fn=None):
         if grad_fn is None:
             raise TypeError(
-                "Heun.step needs grad_fn, the gradient as a function of x: it evaluates the "
-                "gradient a second time at the Euler predictor"
+                "`grad_fn` must be given to Heun.step, the gradient as a function of x: Heun "
+                "evaluates the gradient a second time at the Euler predictor. "
+                "Received: grad_fn=None"
             )
         g = _prepare(self, x, g)
         g_ahead = grad_fn(self.predict(x, g, state))
@@ -706,14 +711,15 @@ class SoftBatch(Rule):
 
     def __post_init__(self):
         if not isinstance(self.rule, Rule):
-            raise TypeError(f"rule must be an adalearn rule, got {self.rule!r}")
+            raise TypeError(f"`rule` must be an adalearn rule. Received: rule={self.rule!r}")
         if isinstance(self.every, bool) or not isinstance(self.every, numbers.Integral):
-            raise TypeError(f"every must be an integer, got {self.every!r}")
+            raise TypeError(f"`every` must be an integer. Received: every={self.every!r}")
         if self.every < 1:
             raise ValueError(f"Invalid every value: {self.every}")
         if self.rule.evaluations != 1:
             raise ValueError(
-                f"SoftBatch accumulates single gradients; {self.rule.name} evaluates "
+                "`rule` must take one gradient per step, as SoftBatch accumulates single "
+                f"gradients. Received: rule={self.rule!r}, which evaluates "
                 f"{self.rule.evaluations} per step"
             )
 
@@ -1324,7 +1330,9 @@ class Lion(Rule):
         if isinstance(self.betas, (str, bytes)) or not hasattr(self.betas, "__len__") or len(
             self.betas
         ) != 2:
-            raise TypeError(f"betas must be a pair (beta1, beta2), got {self.betas!r}")
+            raise TypeError(
+                f"`betas` must be a pair (beta1, beta2). Received: betas={self.betas!r}"
+            )
         for index, beta in enumerate(self.betas):
             _check("beta", beta, 0.0, 1.0,
                    message=f"Invalid beta parameter at index {index}: {beta}")

@@ -90,11 +90,13 @@ def _check_pair(name, pair):
         )
     if X.ndim == 0 or y.ndim == 0 or X.shape[0] != y.shape[0]:
         raise ValueError(
-            f"`{name}`: X and y must have the same first dimension. "
+            f"`{name}` must hold X and y with the same first dimension. "
             f"Received: X.shape={tuple(X.shape)}, y.shape={tuple(y.shape)}"
         )
     if X.shape[0] == 0:
-        raise ValueError(f"`{name}` holds no samples. Received: X.shape={tuple(X.shape)}")
+        raise ValueError(
+            f"`{name}` must hold at least one sample. Received: X.shape={tuple(X.shape)}"
+        )
     return X, y
 
 
@@ -247,7 +249,10 @@ def fit(
         returned = optimizer.step(step_closure)
         if returned is None:
             if not evaluations:
-                raise RuntimeError("optimizer.step(closure) returned None without calling it")
+                raise RuntimeError(
+                    "`optimizer.step(closure)` must call the closure or return a loss. "
+                    "Received: None, and the closure was not called"
+                )
             returned = evaluations[0]
         return _scalar(returned)
 

@@ -85,7 +85,10 @@ class Trajectory:
 
     def __getitem__(self, key):
         if not self.batch_shape:
-            raise IndexError("a single run has no batch to index")
+            raise IndexError(
+                "`key` must index a batch of runs; this trajectory is a single run. "
+                f"Received: key={key!r}"
+            )
         runs = np.arange(self.stopped.size).reshape(self.batch_shape)[key]
         flat_xs = self.xs.reshape(self.steps + 1, -1, 2)
         flat_values = self.values.reshape(self.steps + 1, -1)
@@ -102,7 +105,10 @@ class Trajectory:
 
     def __len__(self):
         if not self.batch_shape:
-            raise TypeError("a single run has no length; its iterates are traj.xs")
+            raise TypeError(
+                "`len()` must be taken of a batch of runs; a single run has none (its "
+                f"iterates are traj.xs). Received: batch_shape={self.batch_shape!r}"
+            )
         return self.batch_shape[0]
 
     def __repr__(self):
@@ -124,15 +130,15 @@ def _check_box(box):
         array = np.asarray(box, dtype=float)
     except (TypeError, ValueError):
         raise TypeError(
-            f"box must be ((x1_min, x1_max), (x2_min, x2_max)), got box={box!r}"
+            f"`box` must be ((x1_min, x1_max), (x2_min, x2_max)). Received: box={box!r}"
         ) from None
     if array.shape != (2, 2):
         raise ValueError(
-            f"box must have shape (2, 2): ((x1_min, x1_max), (x2_min, x2_max)), "
-            f"got shape {array.shape}"
+            f"`box` must have shape (2, 2): ((x1_min, x1_max), (x2_min, x2_max)). "
+            f"Received: box={box!r}, of shape {array.shape}"
         )
     if np.isnan(array).any() or not (array[:, 0] < array[:, 1]).all():
-        raise ValueError(f"box must hold (min, max) pairs with min < max, got box={box!r}")
+        raise ValueError(f"`box` must hold (min, max) pairs with min < max. Received: box={box!r}")
     return array
 
 
@@ -192,18 +198,20 @@ def run(rule, fn, x0, steps, *, box=None):
         ``batch_shape = rule.broadcast_shape(x0.shape)[:-1]``.
     """
     if isinstance(steps, bool) or not isinstance(steps, Integral):
-        raise TypeError(f"steps must be an int, got steps={steps!r}")
+        raise TypeError(f"`steps` must be an int. Received: steps={steps!r}")
     if steps < 0:
-        raise ValueError(f"steps must be >= 0, got steps={steps!r}")
+        raise ValueError(f"`steps` must be >= 0. Received: steps={steps!r}")
     steps = int(steps)
     x0 = np.asarray(x0, dtype=float)
     if x0.ndim == 0 or x0.shape[-1] != 2:
-        raise ValueError(f"x0 must have shape (2,) or (..., 2), got shape {x0.shape}")
+        raise ValueError(f"`x0` must have shape (2,) or (..., 2). Received: x0.shape={x0.shape}")
     if not np.isfinite(x0).all():
-        raise ValueError(f"x0 must be finite, got x0={x0.tolist()!r}")
+        raise ValueError(f"`x0` must be finite. Received: x0={x0.tolist()!r}")
     box = _default_box(fn.bounds) if box is None else _check_box(box)
     if not _inside(x0, box).all():
-        raise ValueError(f"x0 must lie inside box={box.tolist()!r}, got x0={x0.tolist()!r}")
+        raise ValueError(
+            f"`x0` must lie inside box={box.tolist()!r}. Received: x0={x0.tolist()!r}"
+        )
 
     shape = tuple(rule.broadcast_shape(x0.shape))
     x = np.broadcast_to(x0, shape).copy()

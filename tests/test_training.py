@@ -409,7 +409,7 @@ X_OK, Y_OK = data.linear_regression(n=10)
         ({"data": (X_OK, Y_OK[:9])}, ValueError, r"X.shape=\(10, 2\), y.shape=\(9, 1\)"),
         ({"data": (X_OK,)}, TypeError, "pair of tensors"),
         ({"data": (X_OK.numpy(), Y_OK.numpy())}, TypeError, "ndarray"),
-        ({"data": (X_OK[:0], Y_OK[:0])}, ValueError, "no samples"),
+        ({"data": (X_OK[:0], Y_OK[:0])}, ValueError, "must hold at least one sample"),
         ({"loss": "mse"}, TypeError, "loss='mse'"),
         ({"metric": 3}, TypeError, "metric=3"),
         ({"validation": (X_OK, Y_OK[:3])}, ValueError, "validation"),
