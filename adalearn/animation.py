@@ -48,15 +48,15 @@ from matplotlib.figure import Figure
 from adalearn import plotting, trajectory
 from adalearn import rules as update_rules
 
-__all__ = ["Basins", "Explorer", "Player", "basins", "compare", "explore", "lr_grid"]
+__all__ = ["KNOBS", "Basins", "Explorer", "Player", "basins", "compare", "explore", "lr_grid"]
 
 # Pixel coordinates further out than this are pulled in: they are off the picture anyway, and
 # browsers and Pillow draw huge coordinates slowly or wrongly.
 _FAR = 1e6
 _SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0)
 
-#: What an explorer's note and a playground's docstring say about the two ways to read a page.
-EXPLORER_NOTE = (
+# What the note under an explorer or a basin map says about its sliders.
+_EXPLORER_NOTE = (
     "Precomputed when this page was built: each slider steps through the grid of values that "
     "were run, and the readouts give the values shown. Open the notebook on Binder, Colab or "
     "a local Jupyter to run any value in the playground."
@@ -1134,7 +1134,7 @@ class Explorer:
             cw=f"{cw:.2f}", ch=f"{ch:.2f}",
             overlay="".join(lines + starts + heads), marks="".join(crosses),
             controls="".join(controls), rules="".join(rows),
-            note=html.escape(EXPLORER_NOTE), data=_json_script(self._data()),
+            note=html.escape(_EXPLORER_NOTE), data=_json_script(self._data()),
             style=_EXPLORER_STYLE + _run_css(".adalearn-explorer", stage.dpi),
             script=_EXPLORER_SCRIPT.replace("__UID__", uid).replace("__FORMAT__", _FORMAT_JS),
         )
@@ -1351,7 +1351,7 @@ class Basins:
             first=first, stars="".join(stars), max=len(self.lrs) - 1, index=i,
             lr=f"{self.lrs[i]:.4g}", place=f"{i + 1} of {len(self.lrs)}",
             rule=html.escape(getattr(self.rule, "name", type(self.rule).__name__)),
-            legend=legend, note=html.escape(EXPLORER_NOTE), data=_json_script(data),
+            legend=legend, note=html.escape(_EXPLORER_NOTE), data=_json_script(data),
             style=_BASINS_STYLE,
             script=_BASINS_SCRIPT.replace("__UID__", uid).replace("__FORMAT__", _FORMAT_JS),
         )
