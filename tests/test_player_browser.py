@@ -1,6 +1,10 @@
-"""A Player page in headless Chromium: play advances the paths, the slider jumps, no errors."""
+"""A Player page in headless Chromium: play advances the paths, the slider jumps, no errors.
+
+Every non-local request is refused; the page must make none.
+"""
 
 import pytest
+from _browser import refuse_network
 
 from adalearn import animation, functions, rules, trajectory
 
@@ -41,6 +45,7 @@ def test_player_plays_and_jumps_in_chromium(page_file, browser):
     momentum_stop = int(runs["Momentum"].stopped)
     errors = []
     page = browser.new_page()
+    refused = refuse_network(page)
     try:
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
@@ -87,4 +92,4 @@ def test_player_plays_and_jumps_in_chromium(page_file, browser):
         assert int(page.evaluate(STATE)[1]["step"].split()[1]) > 0
     finally:
         page.close()
-    assert errors == []
+    assert errors == [] and refused == []

@@ -1,45 +1,90 @@
-"""Every page of the built book runs in headless Chromium without a script error.
+"""Every page of the built book works in headless Chromium with the network off.
 
-Pages are served from 127.0.0.1. Failed loads of files from other hosts (the CDNs of MathJax
-and of the widget scripts, unreachable on an offline machine) are allowed; every other
-console error, every uncaught exception and every failed local load fails the test.
+Pages are served from 127.0.0.1 and every request to anywhere else is refused (aborted): a
+page must load nothing from the network. On every page:
 
-Animations are the players of ``adalearn.animation``: an element of class
-``adalearn-player`` holding a play button (``adl-play``) and a step counter (``adl-step``,
-text whose first integer is the step shown). Once play is pressed, the step must advance.
+- no request is refused, no local file fails to load, no script error is reported;
+- every piece of math is typeset by the MathJax the site serves itself (``mjx-container``
+  elements, no ``mjx-merror``);
+- every control changes its figure. The figures are the players, explorers and basin maps of
+  ``adalearn.animation`` (``.adalearn-player``, ``.adalearn-explorer``, ``.adalearn-basins``);
+  each of their sliders, menus and tick boxes is moved, and what the figure draws (its paths,
+  markers, images and canvas pixels) must change; a player's play button must advance its
+  step, and its speed menu must change how fast. No form control sits outside a figure
+  (the theme's search box aside).
+
+A page that only redirects (``index.html``) is checked for refused requests and errors; the
+page it leads to is checked in full on its own.
 """
 
 import re
 from urllib.parse import urlsplit
 
 import pytest
-from _browser import HOST
+from _browser import HOST, refuse_network
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SETTLE_MS = 300  # lets scripts that run after the load event report their errors
 PLAY_TIMEOUT_MS = 5000
+FIGURES = ".adalearn-player, .adalearn-explorer, .adalearn-basins"
 PLAYER, PLAY, STEP = ".adalearn-player", ".adl-play", ".adl-step"
 
+# What a figure draws, as one string: equal strings, same picture (a hidden marker draws
+# nothing, wherever it sits).
+DRAWN = """root => [
+    ...[...root.querySelectorAll("path, circle")].map(e =>
+        e.getAttribute("visibility") === "hidden" ? "hidden" :
+        ["d", "cx", "cy", "transform"].map(a => e.getAttribute(a)).join("|")),
+    ...[...root.querySelectorAll("img")].map(i => i.getAttribute("src").length + ":" +
+        i.getAttribute("src").slice(-64)),
+    ...[...root.querySelectorAll("canvas")].map(c => c.toDataURL()),
+].join(";")"""
 
-def is_local(url):
-    return urlsplit(url).hostname == HOST
+# The form controls of a figure, by kind, and those of the article outside every figure.
+CONTROLS = """figures => ({
+    figures: [...document.querySelectorAll(figures)].map(root => ({
+        ranges: root.querySelectorAll("input[type=range]").length,
+        checkboxes: root.querySelectorAll("input[type=checkbox]").length,
+        selects: root.querySelectorAll("select").length,
+        player: root.classList.contains("adalearn-player"),
+    })),
+    outside: [...document.querySelectorAll("main input, main select, main textarea")]
+        .filter(e => !e.closest(figures) && !e.closest("form.bd-search"))
+        .map(e => e.outerHTML.slice(0, 120)),
+})"""
+
+MATH = """async () => {
+    const all = [...document.querySelectorAll(".math")];
+    if (!all.length) return {math: 0, typeset: 0, errors: 0};
+    if (!window.MathJax || !window.MathJax.startup) return {math: all.length, typeset: 0,
+        errors: 0};
+    await window.MathJax.startup.promise;
+    return {math: all.length,
+            typeset: all.filter(e => e.querySelector("mjx-container")).length,
+            errors: document.querySelectorAll("mjx-merror").length};
+}"""
+
+MOVE = """(el, v) => { el.value = String(v);
+    el.dispatchEvent(new Event(el.tagName === "SELECT" ? "change" : "input", {bubbles: true})); }"""
 
 
 def is_page_resource(url):
     """Tell whether the page itself asked for ``url`` (browsers ask for /favicon.ico alone)."""
-    return is_local(url) and urlsplit(url).path != "/favicon.ico"
+    return urlsplit(url).hostname == HOST and urlsplit(url).path != "/favicon.ico"
 
 
 def open_page(browser, url):
-    """Open ``url``; return the page and the list its problems are collected into."""
+    """Open ``url`` with the network refused; return the page, its problems and refusals."""
     page = browser.new_page()
     problems = []
+    refused = refuse_network(page)
 
     def on_console(message):
         if message.type != "error":
             return
         source = message.location.get("url", "")
+        # A refused request is reported once, as refused, not again as a console error.
         if message.text.startswith("Failed to load resource") and not is_page_resource(source):
             return
         problems.append(f"console error: {message.text} ({source})")
@@ -58,7 +103,7 @@ def open_page(browser, url):
     page.on("response", on_response)
     page.goto(url, wait_until="load")
     page.wait_for_timeout(SETTLE_MS)
-    return page, problems
+    return page, problems, refused
 
 
 def current_step(player):
@@ -69,94 +114,158 @@ def current_step(player):
     return int(match.group())
 
 
+def stop(player):
+    """Pause a player at its last step (moving the slider pauses it; a click could restart it
+    if it reached the end meanwhile)."""
+    slider = player.locator(".adl-slider")
+    slider.evaluate(MOVE, slider.get_attribute("max"))
+
+
 def player_advances(page, player):
     """Press a player's play button; tell whether its step then advances within the timeout."""
     # A player that sits at its last step restarts from 0 on play, so the step is compared
     # with its value just after the press, not before it.
     player.locator(PLAY).first.click()
     started = current_step(player)
-    for _ in range(PLAY_TIMEOUT_MS // 100):
-        page.wait_for_timeout(100)
-        if current_step(player) > started:
-            return True
-    return False
+    try:
+        for _ in range(PLAY_TIMEOUT_MS // 100):
+            page.wait_for_timeout(100)
+            if current_step(player) > started:
+                return True
+        return False
+    finally:
+        stop(player)
+
+
+def speed_matters(page, player):
+    """Tell whether the fastest speed plays more steps in the same time than the slowest."""
+    speed, slider = player.locator(".adl-speed"), player.locator(".adl-slider")
+    options = speed.locator("option").evaluate_all("os => os.map(o => o.value)")
+    reached = []
+    for value in (options[0], options[-1]):
+        speed.select_option(value)
+        slider.evaluate(MOVE, 0)
+        player.locator(PLAY).click()
+        page.wait_for_timeout(600)
+        reached.append(current_step(player))
+        stop(player)
+    return reached[1] > reached[0]
+
+
+def dead_controls(page, root):
+    """The controls of one figure that do not change what it draws; empty when all do."""
+    dead = []
+    before = root.evaluate(DRAWN)
+    for index, control in enumerate(root.locator("input[type=range]").all()):
+        start = control.input_value()
+        low, high = control.get_attribute("min"), control.get_attribute("max")
+        changed = False
+        for value in (low, high, str((int(low) + int(high)) // 2)):
+            control.evaluate(MOVE, value)
+            changed = changed or root.evaluate(DRAWN) != before
+        control.evaluate(MOVE, start)
+        if not changed:
+            dead.append(f"slider {index} ({control.get_attribute('aria-label')})")
+    for index, box in enumerate(root.locator("input[type=checkbox]").all()):
+        box.click()
+        if root.evaluate(DRAWN) == before:
+            dead.append(f"tick box {index}")
+        box.click()
+    for index, menu in enumerate(root.locator("select:not(.adl-speed)").all()):
+        start = menu.input_value()
+        options = menu.locator("option").evaluate_all("os => os.map(o => o.value)")
+        changed = False
+        for value in options:
+            if value != start:
+                menu.evaluate(MOVE, value)
+                changed = changed or root.evaluate(DRAWN) != before
+        menu.evaluate(MOVE, start)
+        if not changed:
+            dead.append(f"menu {index} ({menu.get_attribute('aria-label')})")
+    if root.evaluate(DRAWN) != before:
+        dead.append("the figure did not come back when its controls did")
+    return dead
+
+
+def check_page(browser, url, *, redirect=False):
+    """Everything one page fails; empty when it passes. Also how many figures it has."""
+    page, problems, refused = open_page(browser, url)
+    failures = list(problems) + [f"refused request for {u}" for u in refused]
+    seen, refusals = len(problems), len(refused)
+    if redirect:
+        page.close()
+        return failures, 0
+    try:
+        math = page.evaluate(MATH)
+        if math["typeset"] != math["math"] or math["errors"]:
+            failures.append(f"math typeset {math['typeset']} of {math['math']}, "
+                            f"{math['errors']} errors")
+        controls = page.evaluate(CONTROLS, FIGURES)
+        if controls["outside"]:
+            failures.append(f"controls outside a figure: {controls['outside']}")
+        figures = page.locator(FIGURES)
+        for index in range(figures.count()):
+            root = figures.nth(index)
+            root.scroll_into_view_if_needed()
+            if controls["figures"][index]["player"]:
+                if not player_advances(page, root):
+                    failures.append(f"player {index}: play does not advance")
+                if not speed_matters(page, root):
+                    failures.append(f"player {index}: the speed menu changes nothing")
+            else:
+                page.wait_for_function("root => root.getAttribute('data-state') === 'ready'",
+                                       arg=root.element_handle(), timeout=10_000)
+            failures += [f"figure {index}: {d}" for d in dead_controls(page, root)]
+        failures += [f"while the controls moved: {p}" for p in problems[seen:]]
+        failures += [f"refused request for {u}, while the controls moved"
+                     for u in refused[refusals:]]
+        return failures, figures.count()
+    finally:
+        page.close()
 
 
 def built_pages(html):
     return sorted(p for p in html.rglob("*.html") if "_static" not in p.relative_to(html).parts)
 
 
-def test_every_page_runs_without_script_errors(book_build, serve, browser):
+def test_every_page_works_offline_with_live_controls(book_build, serve, browser):
     assert book_build.returncode == 0, "the book did not build"
     base = serve(book_build.html)
     pages = built_pages(book_build.html)
     assert pages
-    failures = {}
+    failures, figures = {}, 0
     for path in pages:
         name = path.relative_to(book_build.html).as_posix()
-        page, problems = open_page(browser, base + name)
-        page.close()
+        redirect = 'http-equiv="Refresh"' in path.read_text(encoding="utf-8")
+        problems, count = check_page(browser, base + name, redirect=redirect)
+        figures += count
         if problems:
             failures[name] = problems
-    assert not failures, f"script errors: {failures}"
+    assert not failures, f"pages that fail offline: {failures}"
+    assert figures > 0
 
 
-def test_every_animation_plays(book_build, serve, browser):
-    assert book_build.returncode == 0, "the book did not build"
-    base = serve(book_build.html)
-    stuck = []
-    for path in built_pages(book_build.html):
-        if PLAYER[1:] not in path.read_text(encoding="utf-8"):
-            continue
-        name = path.relative_to(book_build.html).as_posix()
-        page, _ = open_page(browser, base + name)
-        players = page.locator(PLAYER)
-        for index in range(players.count()):
-            if not player_advances(page, players.nth(index)):
-                stuck.append(f"{name}: player {index}")
-        page.close()
-    assert not stuck, f"animations that do not advance on play: {stuck}"
-
-
-PLAYER_PAGE = """<!DOCTYPE html><html><body>
-<div class="adalearn-player">
-  <button class="adl-play">play</button><span class="adl-step">step 50 / 50</span>
+CHECK_PAGE = """<!DOCTYPE html><html><body><main>
+<p><span class="math notranslate nohighlight">\\(x^2\\)</span></p>
+<div class="adalearn-explorer" data-state="ready">
+  <svg><path d="M0 0L10 10"/></svg>
+  <input type="range" min="0" max="4" value="2" aria-label="lr">
 </div>
-<div class="adalearn-player">
-  <button class="adl-play">play</button><span class="adl-step">step 50 / 50</span>
-</div>
-<script>
-const [good, broken] = document.querySelectorAll(".adalearn-player");
-good.querySelector("button").onclick = () => {
-  let step = 0;
-  const counter = good.querySelector(".adl-step");
-  counter.textContent = "step 0 / 50";
-  setInterval(() => { step += 1; counter.textContent = `step ${step} / 50`; }, 20);
-};
-BROKEN_HANDLER
-</script></body></html>"""
+<input type="range" min="0" max="1" value="0">
+BROKEN
+</main></body></html>"""
 
 
-def test_the_checks_see_errors_and_stuck_players(tmp_path, serve, browser):
-    (tmp_path / "good.html").write_text(PLAYER_PAGE.replace("BROKEN_HANDLER", ""))
+def test_the_checks_see_refusals_errors_untypeset_math_and_dead_controls(
+    tmp_path, serve, browser
+):
     (tmp_path / "bad.html").write_text(
-        PLAYER_PAGE.replace("BROKEN_HANDLER", "broken.onclick = () => undefinedName();")
-        + '<img src="missing.png"><script src="https://cdn.invalid/x.js"></script>'
-    )
+        CHECK_PAGE.replace("BROKEN", '<script src="https://cdn.invalid/x.js"></script>'
+                           '<img src="missing.png"><script>undefinedName();</script>'))
     base = serve(tmp_path)
-
-    page, problems = open_page(browser, base + "good.html")
-    players = page.locator(PLAYER)
-    assert problems == []
-    assert current_step(players.nth(1)) == 50
-    assert player_advances(page, players.nth(0))
-    assert not player_advances(page, players.nth(1))
-    page.close()
-
-    page, problems = open_page(browser, base + "bad.html")
-    page.locator(PLAYER).nth(1).locator(PLAY).click()
-    page.wait_for_timeout(SETTLE_MS)
-    page.close()
-    assert any("missing.png" in problem for problem in problems), problems
-    assert any("undefinedName" in problem for problem in problems), problems
-    assert not any("cdn.invalid" in problem for problem in problems), problems
+    failures, figures = check_page(browser, base + "bad.html")
+    assert figures == 1
+    expected = ["refused request for https://cdn.invalid/x.js", "missing.png", "undefinedName",
+                "math typeset 0 of 1", "controls outside a figure", "figure 0: slider 0 (lr)"]
+    for text in expected:
+        assert any(text in failure for failure in failures), (text, failures)
