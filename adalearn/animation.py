@@ -1629,14 +1629,16 @@ _EXPLORER_STYLE = _COMMON_STYLE.format(root=".adalearn-explorer") + """
 .adalearn-explorer .adl-controls{display:flex;align-items:center;gap:.3em 1.2em;
   flex-wrap:wrap;margin:.35em 0}
 .adalearn-explorer .adl-rules{display:grid;align-items:center;gap:.1em .6em;
-  grid-template-columns:max-content max-content max-content max-content minmax(8em,1fr)}
+  grid-template-columns:max-content max-content max-content max-content minmax(8em,1fr);
+  overflow-x:auto}
 .adalearn-explorer .adl-rule{display:contents}
 .adalearn-explorer .adl-lr-none{grid-column:span 3;opacity:.6}
 .adalearn-explorer output{display:inline-block;min-width:3.4em;text-align:right}
 .adalearn-explorer .adl-grid{opacity:.6;font-size:.85em;margin-left:.35em;white-space:nowrap}
 .adalearn-explorer .adl-knob{white-space:nowrap}
 .adalearn-explorer .adl-status{opacity:.8}
-.adalearn-explorer .adl-note{font-size:.85em;opacity:.75;margin:.3em 0 0}
+.adalearn-explorer .adl-stage{max-width:100%}
+.adalearn-explorer .adl-note{font-size:.85em;opacity:.75;margin:.3em 0 0;max-width:46em}
 .adalearn-explorer .adl-off{opacity:.45}
 """
 
@@ -1701,7 +1703,8 @@ __FORMAT__
   }
   function run(root, data, runs, inputs) {
     function all(sel) { return root.querySelectorAll(sel); }
-    var img = root.querySelector(".adl-stage img"), svg = root.querySelector("svg"),
+    var stage = root.querySelector(".adl-stage"), img = stage.querySelector("img"),
+      svg = root.querySelector("svg"),
       clip = root.querySelector("clipPath rect");
     var paths = all(".adl-path"), halos = all(".adl-halo"), starts = all(".adl-start"),
       heads = all(".adl-head"), crosses = all(".adl-cross"), rows = all(".adl-rule");
@@ -1785,7 +1788,7 @@ __FORMAT__
       img.setAttribute("src", spec.img || firstImage);
       img.setAttribute("width", w);
       img.setAttribute("height", h);
-      root.style.width = w + "px";
+      stage.style.width = w + "px";
       svg.setAttribute("viewBox", "0 0 " + w + " " + h);
       clip.setAttribute("x", spec.clip[0]);
       clip.setAttribute("y", spec.clip[1]);
@@ -1840,9 +1843,10 @@ __FORMAT__
 """
 
 _EXPLORER_TEMPLATE = (
-    '<div class="adalearn-explorer" id="{uid}" style="width:{w}px">'
+    '<div class="adalearn-explorer" id="{uid}">'
     "<style>{style}</style>"
-    '<div class="adl-stage"><img alt="landscape" width="{w}" height="{h}" src="{image}">'
+    '<div class="adl-stage" style="width:{w}px">'
+    '<img alt="landscape" width="{w}" height="{h}" src="{image}">'
     '<svg viewBox="0 0 {w} {h}" preserveAspectRatio="none" xmlns="http://www.w3.org/2000/svg">'
     '<defs><clipPath id="{uid}-clip"><rect x="{cx}" y="{cy}" width="{cw}" height="{ch}"/>'
     '</clipPath></defs><g clip-path="url(#{uid}-clip)">{overlay}</g>{marks}</svg></div>'
