@@ -19,10 +19,11 @@ attribute is true (each coordinate's update depends on that coordinate alone):
   ``_PER_CALL`` per compiled call (:class:`_Together`).
 
 Every element sees the operations of the whole-parameter rule, so eager results are the
-reference step's to the last bit. A rule whose state holds more than a step count and tensors
-shaped like the parameter (numbers, scalars, factored moments, nested dicts) runs parameter by
-parameter: eager through the reference step, with ``compile=True`` as its pure step compiled
-(:meth:`Engine._step_functional`).
+reference step's to the last bit. Zero-dimensional tensors in the state of a larger parameter
+(NAdam's ``mu_product``) are scalars like the step count: one value for a group, passed to the
+rule once. A rule whose state holds anything else besides tensors shaped like the parameter
+(numbers, factored moments, nested dicts) runs parameter by parameter: eager through the
+reference step, with ``compile=True`` as its pure step compiled (:meth:`Engine._step_functional`).
 """
 
 from __future__ import annotations
@@ -80,8 +81,12 @@ def _update_in_place(rule, x, g, state, ahead):
     x.copy_(x_new)
     created = {}
     for key, value in new.items():
-        if key != "step" and state.get(key) is not None:
-            state[key].copy_(value)
+        # A scalar of the state (see _scalar) is returned, not written: every block of a
+        # parameter must read the value from before the step, and compiled code does not
+        # reliably write a zero-dimensional float64 input in place.
+        old = state.get(key)
+        if key != "step" and old is not None and not _scalar(old, x):
+            old.copy_(value)
         else:
             created[key] = value
     return created
@@ -101,17 +106,33 @@ def _pure_step(rule, x, g, state, ahead):
     return rule.step(x, g, state, grad_fn=grad_fn)
 
 
-def _regular(state, p):
-    """True when a state holds a step count and tensors shaped like ``p`` (or None, to come).
+def _scalar(value, p):
+    """True for a scalar of a parameter's state besides its step count: a zero-dimensional
+    tensor beside a larger ``p``, such as NAdam's ``mu_product``. Like the step count it is
+    one value for a whole group, passed to the rule once and stored back for each parameter.
+    """
+    return isinstance(value, torch.Tensor) and value.dim() == 0 and p.dim() > 0
 
-    Other entries, such as a scalar per parameter (NAdam's ``mu_product``) or a factored
-    moment (Adafactor's ``row_var``), have no slice for a piece of ``p``, and compiled code
-    does not reliably write a zero-dimensional float64 input in place.
+
+def _regular(state, p):
+    """True when a state holds a step count, scalars and tensors shaped like ``p`` (or None).
+
+    Other entries, such as a factored moment (Adafactor's ``row_var``), have no slice for a
+    piece of ``p``.
     """
     return all(
         isinstance(value, (int, float)) if key == "step"
-        else value is None or (isinstance(value, torch.Tensor) and value.shape == p.shape)
+        else value is None or _scalar(value, p)
+        or (isinstance(value, torch.Tensor) and value.shape == p.shape)
         for key, value in state.items()
+    )
+
+
+def _signature(state, p):
+    """A state's layout for planning: which buffers exist, and the step count and scalars."""
+    return tuple(
+        (k, v if k == "step" else (v.item(), v.dtype) if _scalar(v, p) else v is None)
+        for k, v in state.items()
     )
 
 
@@ -221,7 +242,7 @@ class Engine:
                 index,
                 p.dtype,
                 p.device,
-                tuple((k, v if k == "step" else v is None) for k, v in state.items()),
+                _signature(state, p),
                 small,
             )
             entry = open_members.get(signature)
@@ -286,7 +307,8 @@ class Engine:
             return self.reference_step(rule, p, g, g_ahead)  # first steps, or unusual layouts
         x, g = p.detach().view(-1), g.view(-1)
         ahead = None if g_ahead is None else g_ahead.view(-1)
-        buffers = {k: v if k == "step" else v.view(-1) for k, v in state.items()}
+        buffers = {k: v if k == "step" or _scalar(v, p) else v.view(-1)
+                   for k, v in state.items()}
         created = {}
         for start in range(0, x.numel(), _BATCH):
             block = slice(start, start + _BATCH)
@@ -294,7 +316,8 @@ class Engine:
                 rule,
                 x[block],
                 g[block],
-                {k: v if k == "step" else v[block] for k, v in buffers.items()},
+                {k: v if k == "step" or _scalar(v, p) else v[block]
+                 for k, v in buffers.items()},
                 None if ahead is None else ahead[block],
             )
         self.store_state(p, {**state, **created})
@@ -305,7 +328,8 @@ class _Group:
 
     A group owns the state entries it puts into the optimizer's state and stays valid while
     they are still there and every parameter still has the storage it had (see
-    :meth:`valid`); otherwise the engine plans again. Step counts advance in place.
+    :meth:`valid`); otherwise the engine plans again. Step counts, and the state's other
+    scalars, are one value for the group and advance in place.
     """
 
     def __init__(self, engine, rule, group, indices, work):
@@ -321,6 +345,14 @@ class _Group:
                 engine.store_state(p, {"step": self.step})
             self._own("step", [engine.state[p]["step"] for p in self.params])
             self.steps = [engine.state[p]["step"] for p in self.params]
+        # The other scalars (see _scalar): one value for the group, which the update reads,
+        # and a tensor of each parameter's own in its state, written after each step.
+        self.scalars, self.scalar_tensors = {}, {}
+        for key, value in states[0].items():
+            if key != "step" and _scalar(value, self.params[0]):
+                self.scalars[key] = value.clone()
+                self.scalar_tensors[key] = [value.clone() for _ in self.params]
+                self._own(key, self.scalar_tensors[key])
         self._take(states)
 
     def _take(self, states):
@@ -342,8 +374,14 @@ class _Group:
 
     def _step_inputs(self):
         if self.step is None:
-            return {}
-        return {"step": _step_input(self.step) if self.engine.compile else self.step}
+            return dict(self.scalars)
+        step = _step_input(self.step) if self.engine.compile else self.step
+        return {"step": step, **self.scalars}
+
+    def _set_scalar(self, key, value):
+        tensors = self.scalar_tensors[key]
+        self.scalars[key] = value.to(tensors[0].dtype)
+        torch._foreach_copy_(tensors, [self.scalars[key]] * len(tensors))
 
     def _advance(self, step):
         self.step = step.item() if isinstance(step, torch.Tensor) else step
@@ -376,7 +414,7 @@ class _Batch(_Group):
                 self.storage.append((p, view.data_ptr()))
         self.flat = {}
         for key, value in states[0].items():
-            if key == "step":
+            if key == "step" or key in self.scalars:
                 continue
             if value is None:
                 self.flat[key] = None
@@ -407,6 +445,8 @@ class _Batch(_Group):
         for key, value in created.items():
             if key == "step":
                 self._advance(value)
+            elif key in self.scalars:
+                self._set_scalar(key, value)
             elif value is not None:  # a buffer the first step creates, such as momentum's
                 self._bind(key, value)
 
@@ -433,7 +473,7 @@ class _Together(_Group):
             self.storage.append((p, p.data_ptr()))
             self.inputs.append({})
         for key in states[0]:
-            if key != "step":
+            if key != "step" and key not in self.scalars:
                 self._bind(key, [state[key] for state in states])
 
     def _bind(self, key, values):
@@ -455,6 +495,8 @@ class _Together(_Group):
         for key, value in created[0].items():
             if key == "step":
                 self._advance(value)
+            elif key in self.scalars:
+                self._set_scalar(key, value)
             elif value is not None:  # buffers the first step creates, such as momentum's
                 self._bind(key, [new[key].view_as(p) for new, p in
                                  zip(created, self.params, strict=True)])
