@@ -34,7 +34,11 @@ import numpy as np
 import torch
 
 _SMALL = 1 << 15
-_BATCH = 1 << 18
+# Eager blocks and batches: with the rule's half-dozen temporaries, 32768 float32 elements
+# (128 KB a tensor) stay within a 2 MB L2 cache. Measured on one step of ten 1M-element
+# tensors, the eager step to torch's for-loop (SGD with momentum, Adam): 1.5x and 0.9x at
+# 32768, 2.4x and 1.2x at 262144, on a Xeon with 2 MB of L2 per core.
+_BATCH = 1 << 15
 _PER_CALL = 8
 _RECOMPILE_LIMIT = 32
 

@@ -84,7 +84,7 @@ class RuleOptimizer(torch.optim.Optimizer):
     The numbers are the reference step's, but the work is organised for speed. A rule whose
     ``elementwise`` attribute is true (every built-in rule) runs on parameters of fewer than
     32768 elements together, as one flat array whose slices are their states, and on larger
-    ones in blocks of 262144 elements, so that its temporaries stay in cache.
+    ones in blocks of 32768 elements, so that its temporaries stay in cache.
 
     With ``compile=True`` the rule is compiled by :func:`torch.compile` into one in-place update
     per step: the same formulas, fused into a single pass over the parameter, its gradient and

@@ -94,7 +94,7 @@ def test_parity_with_torch_optim(name, kwargs, setup, dtype):
 @pytest.mark.parametrize("name", CONFIGS)
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
 def test_large_parameters_match_torch_optim_bit_for_bit(name, dtype):
-    """A 600×600 layer is updated in blocks of 262144 elements; the bits stay torch.optim's."""
+    """A 600×600 layer is updated in blocks; the bits stay torch.optim's."""
     kwargs, setup = CONFIGS[name][1]
     if "lr" in kwargs:  # a tenth, so that the wide network does not diverge
         kwargs = {**kwargs, "lr": kwargs["lr"] / 10}
