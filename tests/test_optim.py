@@ -411,3 +411,16 @@ def test_batched_parameters_follow_changing_gradients_and_state(compile):
         torch.testing.assert_close(ours, reference, rtol=0, atol=1e-10)
     else:
         assert torch.equal(ours, reference), (ours - reference).abs().max().item()
+
+
+def test_a_deep_copy_steps_on_as_torch_optims_does():
+    """copy.deepcopy (and pickle) of an optimizer keeps its rule: it failed before."""
+    results = []
+    for cls in (optim.Adam, torch.optim.Adam):
+        model = mlp()
+        optimizer = cls(model.parameters(), lr=0.01)
+        _advance(model, optimizer, 5)
+        twin_model, twin = copy.deepcopy((model, optimizer))
+        _advance(twin_model, twin, 5)
+        results.append(flat(twin_model))
+    assert torch.equal(*results)
