@@ -546,7 +546,7 @@ def _page(fragment, title):
 #: RMSprop's momentum (only in rules that use one: plain SGD stays plain) and β₁ of the Adam
 #: family; ``beta2`` is their β₂; ``decay`` is RMSprop's α and AdaDelta's ρ.
 KNOBS = {
-    "momentum": ("μ, β₁", (0.0, 0.5, 0.8, 0.9, 0.95, 0.99)),
+    "momentum": ("β, β₁", (0.0, 0.5, 0.8, 0.9, 0.95, 0.99)),
     "beta2": ("β₂", (0.8, 0.9, 0.95, 0.99, 0.999)),
     "decay": ("α, ρ", (0.5, 0.8, 0.9, 0.95, 0.99)),
 }

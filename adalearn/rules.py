@@ -244,21 +244,21 @@ class SGD(Rule):
     r"""Gradient descent, with heavy-ball or Nesterov momentum.
 
     With gradient :math:`g_t = \nabla f(x_{t-1}) + \lambda x_{t-1}`, learning rate
-    :math:`\eta` = ``lr``, momentum :math:`\mu` = ``momentum``, dampening :math:`\tau` =
+    :math:`\eta` = ``lr``, momentum :math:`\beta` = ``momentum``, dampening :math:`\tau` =
     ``dampening`` and weight decay :math:`\lambda` = ``weight_decay``:
 
     .. math::
 
-        b_1 = g_1, \qquad b_t = \mu\, b_{t-1} + (1 - \tau)\, g_t \\
-        d_t = g_t + \mu\, b_t \ \text{(nesterov)}, \qquad d_t = b_t \ \text{(otherwise)} \\
+        b_1 = g_1, \qquad b_t = \beta\, b_{t-1} + (1 - \tau)\, g_t \\
+        d_t = g_t + \beta\, b_t \ \text{(nesterov)}, \qquad d_t = b_t \ \text{(otherwise)} \\
         x_t = x_{t-1} - \eta\, d_t
 
-    Without momentum (:math:`\mu = 0`) this is plain gradient descent, :math:`x_t = x_{t-1}
+    Without momentum (:math:`\beta = 0`) this is plain gradient descent, :math:`x_t = x_{t-1}
     - \eta g_t`. State: ``momentum_buffer`` (:math:`b`), only when momentum is used.
 
     Conventions: this is torch.optim's form, where the learning rate multiplies the buffer.
     Sutskever et al. (2013) and Lasagne's ``apply_momentum`` keep a velocity
-    :math:`v_t = \mu v_{t-1} - \eta g_t` and step :math:`x_t = x_{t-1} + v_t`. With a constant
+    :math:`v_t = \beta v_{t-1} - \eta g_t` and step :math:`x_t = x_{t-1} + v_t`. With a constant
     learning rate the two are the same iterates (:math:`v_t = -\eta b_t`); they differ when the
     learning rate changes during training. The first buffer is :math:`g_1` itself, not
     :math:`(1-\tau) g_1`.
@@ -367,7 +367,7 @@ class RMSprop(Rule):
     r"""RMSProp: divide by the root of an exponential average of squared gradients.
 
     With :math:`g_t = \nabla f(x_{t-1}) + \lambda x_{t-1}`, :math:`\eta` = ``lr``,
-    :math:`\alpha` = ``alpha``, :math:`\mu` = ``momentum``, :math:`\epsilon` = ``eps`` and
+    :math:`\alpha` = ``alpha``, :math:`\beta` = ``momentum``, :math:`\epsilon` = ``eps`` and
     :math:`\delta` = ``eps_root``:
 
     .. math::
@@ -376,7 +376,7 @@ class RMSprop(Rule):
         \bar g_t = \bar g_{t-1} + (1 - \alpha)(g_t - \bar g_{t-1}) \quad \text{(centered)} \\
         r_t = \sqrt{v_t - \bar g_t^2 + \delta} + \epsilon \ \text{(centered)}, \qquad
         r_t = \sqrt{v_t + \delta} + \epsilon \ \text{(otherwise)} \\
-        b_t = \mu b_{t-1} + g_t / r_t, \qquad x_t = x_{t-1} - \eta\, b_t
+        b_t = \beta b_{t-1} + g_t / r_t, \qquad x_t = x_{t-1} - \eta\, b_t
 
     Without momentum, :math:`x_t = x_{t-1} - \eta\, g_t / r_t`. Centering divides by an
     estimate of the gradient's standard deviation instead of its root mean square. State:
@@ -386,8 +386,8 @@ class RMSprop(Rule):
     Conventions: torch.optim adds ``eps`` outside the root. Lasagne and the course lab use
     :math:`g / \sqrt{v + \epsilon}`: ``RMSprop(eps=0, eps_root=ε)``. Graves (2013) writes the
     centered variant with the momentum in Sutskever's form,
-    :math:`u_t = \mu u_{t-1} - \eta g_t / \sqrt{v_t - \bar g_t^2 + \epsilon}`, which is
-    ``RMSprop(centered=True, momentum=μ, eps=0, eps_root=ε)`` with :math:`u_t = -\eta b_t`.
+    :math:`u_t = \beta u_{t-1} - \eta g_t / \sqrt{v_t - \bar g_t^2 + \epsilon}`, which is
+    ``RMSprop(centered=True, momentum=β, eps=0, eps_root=ε)`` with :math:`u_t = -\eta b_t`.
 
     References: Tieleman and Hinton (2012), *Lecture 6.5, Neural Networks for Machine
     Learning*; Graves (2013), *Generating sequences with recurrent neural networks*.

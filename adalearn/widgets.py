@@ -31,9 +31,10 @@ __all__ = ["Playground", "default_rules", "playground"]
 
 
 def default_rules():
-    """The seed lab's five optimizers on the cubic function, by label.
+    """Five optimizers of a classic classroom comparison on the cubic function, by label.
 
-    The lab adds its epsilon inside the square root, hence ``eps=0, eps_root=1e-7``.
+    The settings are those of section 7.3 of Qiu's *Neural Networks and Deep Learning* course,
+    which adds its epsilon inside the square root, hence ``eps=0, eps_root=1e-7``.
     """
     return {
         "SGD": update_rules.SGD(lr=0.01),
@@ -333,9 +334,9 @@ def playground(fn=None, rules=None, *, steps=150, start=None):
         The first landscape (the menu offers every registered function); "cubic" by default.
     rules : dict {label: rule} or list of rules, optional
         The optimizers, each with its own tick box and, when it has a learning rate (a
-        ``SoftBatch``: the wrapped rule's), a learning-rate slider; the seed lab's five
+        ``SoftBatch``: the wrapped rule's), a learning-rate slider; the classroom comparison's five
         (:func:`default_rules`) by default. Shared sliders set, in every rule that has it,
-        the momentum μ (rules that use momentum) and Adam's β₁; β₂; and RMSprop's α and
+        the momentum β (rules that use momentum) and Adam's β₁; β₂; and RMSprop's α and
         AdaDelta's ρ; a slider no rule uses is left out. Each starts at the value of the
         first rule that has it, so rules that disagree on, say, β₂ are drawn with the first
         one's. The hyperparameters the sliders set must be numbers, not arrays.
