@@ -445,25 +445,28 @@ class Combined(torch.optim.Optimizer):
 
     def __init__(self, *optimizers):
         if not optimizers:
-            raise ValueError("`optimizers` must hold at least one optimizer. Received: none")
+            raise ValueError(
+                "`optimizers` must hold at least one optimizer. Received: optimizers=()"
+            )
         seen = set()
-        for optimizer in optimizers:
+        for index, optimizer in enumerate(optimizers):
             if not isinstance(optimizer, torch.optim.Optimizer):
                 raise TypeError(
                     "`optimizers` must be torch.optim.Optimizer instances. "
-                    f"Received: {optimizer!r}"
+                    f"Received: optimizers[{index}]={optimizer!r}"
                 )
             if getattr(optimizer, "requires_closure", False):
                 raise ValueError(
                     "`optimizers` must each take one gradient per step. "
-                    f"Received: {type(optimizer).__name__}, which evaluates several"
+                    f"Received: optimizers[{index}]={type(optimizer).__name__}, which evaluates "
+                    "several"
                 )
             for group in optimizer.param_groups:
                 for p in group["params"]:
                     if id(p) in seen:
                         raise ValueError(
-                            "`optimizers` must update disjoint parameters. Received: a "
-                            f"parameter of shape {tuple(p.shape)} in two of them"
+                            "`optimizers` must update disjoint parameters. Received: "
+                            f"optimizers[{index}] repeats a parameter of shape {tuple(p.shape)}"
                         )
                     seen.add(id(p))
         self.optimizers = tuple(optimizers)
@@ -490,7 +493,7 @@ class Combined(torch.optim.Optimizer):
         if len(states) != len(self.optimizers):
             raise ValueError(
                 f"`state_dict` must hold {len(self.optimizers)} optimizers' states. "
-                f"Received: {len(states)}"
+                f"Received: len(state_dict['optimizers'])={len(states)}"
             )
         for optimizer, state in zip(self.optimizers, states, strict=True):
             optimizer.load_state_dict(state)
