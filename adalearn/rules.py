@@ -888,9 +888,9 @@ class NAdam(Rule):
     zero-dimensional tensor of torch.optim's step dtype beside tensors), ``exp_avg``
     (:math:`m`), ``exp_avg_sq`` (:math:`v`).
 
-    Conventions: torch.optim's, which follows Dozat's paper with the momentum schedule of
-    Sutskever et al. (:math:`\psi = 0.004`); eps is added to the bias-corrected root, as in
-    Adam. Keras's Nadam has the same schedule but bias-corrects :math:`v` differently.
+    Conventions: torch.optim's, which follows Dozat's paper and its momentum schedule
+    (:math:`\psi = 0.004`, i.e. :math:`0.96^{t/250}`); eps is added to the bias-corrected root,
+    as in Adam.
 
     References: Dozat (2016), *Incorporating Nesterov momentum into Adam*, ICLR workshop;
     implementation: ``torch.optim.NAdam`` (single-tensor path).
@@ -1191,14 +1191,15 @@ class Muon(Rule):
         O_t = \operatorname{NS}_k(\tilde M_t), \qquad
         X_t = (1 - \eta\lambda)\, X_{t-1} - \eta\, s(A, B)\, O_t
 
-    where :math:`\operatorname{NS}_k` is ``ns_steps`` steps of :func:`newton_schulz` with
-    ``ns_coefficients`` and ``eps``: approximately :math:`U V^\top` for
-    :math:`\tilde M_t = U \Sigma V^\top`. Every direction of the step gets about the same size,
-    whatever the gradient's singular value in it: steepest descent in the spectral norm. The
-    scale :math:`s` (``adjust_lr_fn``) is :math:`\sqrt{\max(1, A/B)}` (``None`` or
-    ``"original"``, Jordan's) or :math:`0.2\sqrt{\max(A, B)}` (``"match_rms_adamw"``, which
-    gives the update AdamW's typical RMS, so AdamW's learning rate and weight decay carry
-    over). State: ``momentum_buffer`` (:math:`M`); no step count.
+    where :math:`\operatorname{NS}_k` is ``ns_steps`` steps of
+    :func:`~adalearn.rules.newton_schulz` with ``ns_coefficients`` and ``eps``: approximately
+    :math:`U V^\top` for :math:`\tilde M_t = U \Sigma V^\top`. Every direction of the step
+    gets about the same size, whatever the gradient's singular value in it: steepest descent
+    in the spectral norm. The scale :math:`s` (``adjust_lr_fn``) is
+    :math:`\sqrt{\max(1, A/B)}` (``None`` or ``"original"``, Jordan's) or
+    :math:`0.2\sqrt{\max(A, B)}` (``"match_rms_adamw"``, which gives the update AdamW's
+    typical RMS, so AdamW's learning rate and weight decay carry over). State:
+    ``momentum_buffer`` (:math:`M`); no step count.
 
     Only matrices: like torch.optim, ``init`` rejects an ``x`` that is not 2-D. Use AdamW for
     biases, gains and embeddings. Not elementwise.
@@ -1393,7 +1394,8 @@ class AdamWScheduleFree(Rule):
 
     The parameter a rule steps (its ``x`` argument) is :math:`y`, where the gradient is taken.
     The model is meant to be evaluated at the average :math:`x`:
-    :meth:`evaluation_point` gives it, and :meth:`training_point` gives :math:`y` back from the
+    :meth:`~adalearn.rules.AdamWScheduleFree.evaluation_point` gives it, and
+    :meth:`~adalearn.rules.AdamWScheduleFree.training_point` gives :math:`y` back from the
     state. State: ``step`` (:math:`k`), ``weight_sum`` (:math:`\sum w`), ``lr_max``
     (:math:`\max \eta_s`, :math:`-1` before the first step), ``z``, ``x`` (the average) and
     ``exp_avg_sq`` (:math:`v`); the scalars are float64.
@@ -1401,8 +1403,9 @@ class AdamWScheduleFree(Rule):
     Conventions: schedulefree's reference implementation (1.4.1), except that it keeps the
     step count, the weight sum and the largest learning rate per param group (the same for
     every parameter that gets a gradient at every step), also stores :math:`y` (here it is the
-    parameter itself, and :meth:`training_point` recomputes it with the same operations), and
-    prints a line when switching between training and evaluation.
+    parameter itself, and :meth:`~adalearn.rules.AdamWScheduleFree.training_point` recomputes
+    it with the same operations), and prints a line when switching between training and
+    evaluation.
 
     References: Defazio, Yang, Mehta, Mishchenko, Khaled and Cutkosky (2024), *The road less
     scheduled*, NeurIPS; implementation: ``schedulefree.AdamWScheduleFreeReference``
