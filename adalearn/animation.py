@@ -541,10 +541,10 @@ def _page(fragment, title):
 
 # --- the hyperparameters that sliders set ------------------------------------------------------
 
-#: The shared controls of explorers and playgrounds, beside each rule's learning rate: the
-#: label of each and the values an explorer runs by default. ``momentum`` is SGD's and
-#: RMSprop's momentum (only in rules that use one: plain SGD stays plain) and β₁ of the Adam
-#: family; ``beta2`` is their β₂; ``decay`` is RMSprop's α and AdaDelta's ρ.
+#: The shared controls of explorers and playgrounds beside each rule's learning rate, with
+#: the label of each and the values an explorer runs by default. ``momentum`` is SGD's and
+#: RMSprop's momentum (only in rules that use one, so plain SGD stays plain) and β₁ of the
+#: Adam family; ``beta2`` is their β₂; ``decay`` is RMSprop's α and AdaDelta's ρ.
 KNOBS = {
     "momentum": ("β, β₁", (0.0, 0.5, 0.8, 0.9, 0.95, 0.99)),
     "beta2": ("β₂", (0.8, 0.9, 0.95, 0.99, 0.999)),
