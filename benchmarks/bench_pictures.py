@@ -1,8 +1,8 @@
 """How light the players and explorers are and how fast they answer, against the budgets.
 
-- Player page weight for the seed lab's five optimizers on the cubic function, 150 steps:
-  budgets 300 KB (2-D) and 500 KB (3-D); for scale, matplotlib's ``to_jshtml`` of a 60-frame
-  2-D contour animation.
+- Player page weight for the classroom comparison's five optimizers on the cubic function,
+  150 steps: budgets 300 KB (2-D) and 500 KB (3-D); for scale, matplotlib's ``to_jshtml`` of
+  a 60-frame 2-D contour animation.
 - Explorer and basin-map weight and build time (runs, background, HTML) for settings the book
   uses: the lab's five optimizers on the cubic function (chapter 12), RMSprop and AdaDelta for
   500 steps (chapter 6), four Adam variants (chapter 7), a 10⁴-start basin map of Himmelblau's
@@ -183,9 +183,9 @@ def slider_latency(pages):
         full_page=True)
     sliders = [
         ("explorer: lab's five on the cubic, 150 steps", ".adl-lr", "one learning rate"),
-        ("explorer: lab's five on the cubic, 150 steps", ".adl-knob-input", "μ, β₁ (two rules)"),
+        ("explorer: lab's five on the cubic, 150 steps", ".adl-knob-input", "β, β₁ (two rules)"),
         ("explorer: RMSprop and AdaDelta, 500 steps", ".adl-knob-input", "α, ρ (two rules)"),
-        ("explorer: four Adam variants, 60 steps", ".adl-knob-input", "μ, β₁ (four rules)"),
+        ("explorer: four Adam variants, 60 steps", ".adl-knob-input", "β, β₁ (four rules)"),
         ("basins: Himmelblau, GD, 10⁴ starts × 13 lr", ".adl-lr", "learning rate"),
         ("player: lab's five on the cubic, 150 steps", ".adl-slider", "step"),
     ]
