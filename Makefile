@@ -40,7 +40,7 @@ check-host:
 		exit 1; \
 	fi
 	@if ! command -v npm >/dev/null 2>&1; then \
-		echo "make: npm not found; the widget test installs its pinned scripts with it." \
+		echo "make: npm not found; the set-up installs the pinned MathJax of the site with it." \
 			"On Debian: apt-get install -y npm" >&2; \
 		exit 1; \
 	fi
@@ -67,8 +67,7 @@ chromium:
 		exit 1; \
 	fi
 
-# npm installs the widget scripts a published page loads from a CDN, pinned, for the
-# frozen-widget test.
+# npm installs the pinned MathJax that the built site serves itself (see book/_ext).
 $(STAMP): requirements.txt pyproject.toml tools/widget-assets/package-lock.json | check-host
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip

@@ -9,7 +9,7 @@ from tools.book_pages import page_weight, toc_files
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE_BUDGET = 1_500_000  # bytes: a page with the images it shows
-SITE_BUDGET = 30_000_000  # bytes: everything that gets published
+SITE_BUDGET = 40_000_000  # bytes: everything that gets published
 
 # A Jupyter kernel logs its own start-up notices as "[IPKernelApp] WARNING | ..."; they are
 # about the kernel's transport, not about the book.
