@@ -109,3 +109,29 @@ def test_page_weight_counts_the_page_and_its_own_images(tmp_path):
         encoding="utf-8",
     )
     assert page_weight(page, site) == page.stat().st_size + 1000 + 300
+
+
+def test_pages_show_no_asserts_no_unseen_sources_and_little_code():
+    from tools.book_audit import CODE_BUDGET, audit, chapters
+
+    pages = {path.stem: audit(path) for path in chapters()}
+    assert not {name: c["asserts"] for name, c in pages.items() if c["asserts"]}
+    assert not {name: c["framing"] for name, c in pages.items() if c["framing"]}
+    notebooks = [path for path in chapters() if path.suffix == ".ipynb"]
+    assert sum(c["code"] for c in pages.values()) <= CODE_BUDGET * len(notebooks)
+
+
+def test_book_audit_counts_what_a_page_shows(tmp_path):
+    import json
+
+    from tools.book_audit import audit
+
+    cells = [
+        {"cell_type": "markdown", "metadata": {}, "source": "Run the lab's comparison."},
+        {"cell_type": "code", "metadata": {}, "source": "x = 1\n\nassert x == 1\n"},
+        {"cell_type": "code", "metadata": {"tags": ["remove-input"]}, "source": "assert x\n"},
+        {"cell_type": "code", "metadata": {"tags": ["hide-input"]}, "source": "y = 2\n"},
+    ]
+    page = tmp_path / "page.ipynb"
+    page.write_text(json.dumps({"cells": cells}), encoding="utf-8")
+    assert audit(page) == {"code": 2, "asserts": 1, "framing": 1}
