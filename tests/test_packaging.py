@@ -32,6 +32,7 @@ NOT_SOURCE = shutil.ignore_patterns(
     "build",
     "dist",
     "_build",
+    ".executed",
     "*.egg-info",
     "__pycache__",
     ".pytest_cache",
