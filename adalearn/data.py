@@ -17,7 +17,12 @@ import math
 import numbers
 from typing import NamedTuple
 
-import torch
+from adalearn._array import torch_missing
+
+try:
+    import torch
+except ModuleNotFoundError as error:
+    raise torch_missing(__name__, error) from error
 
 __all__ = [
     "Characters",

@@ -8,7 +8,12 @@ that seed, leaving torch's global random state as it was, so the same seed gives
 network wherever it is built.
 """
 
-import torch
+from adalearn._array import torch_missing
+
+try:
+    import torch
+except ModuleNotFoundError as error:
+    raise torch_missing(__name__, error) from error
 
 from adalearn.data import _check_positive_int, _check_seed
 

@@ -29,7 +29,13 @@ import sys
 from dataclasses import dataclass
 
 import numpy as np
-import torch
+
+from adalearn._array import torch_missing
+
+try:
+    import torch
+except ModuleNotFoundError as error:
+    raise torch_missing(__name__, error) from error
 
 from adalearn.data import _check_positive_int
 
