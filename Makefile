@@ -77,8 +77,10 @@ $(STAMP): requirements.txt pyproject.toml tools/widget-assets/package-lock.json 
 	npm ci --prefix tools/widget-assets --ignore-scripts --no-audit --no-fund --silent
 	touch $(STAMP)
 
+# mypy checks the modules pyproject.toml lists under [tool.mypy].
 lint: $(STAMP)
 	$(VENV)/bin/ruff check adalearn tests benchmarks tools book
+	$(VENV)/bin/mypy
 	$(PY) tools/strip_notebooks.py --check
 
 # Two pytest runs, so that each notebook executes once. The first executes every notebook under
@@ -119,4 +121,4 @@ bench: $(STAMP)
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf _build .executed .pytest_cache .ruff_cache
+	rm -rf _build .executed .pytest_cache .ruff_cache .mypy_cache

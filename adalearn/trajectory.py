@@ -20,15 +20,23 @@ No overflow or invalid-value warning is emitted, and the other runs of the batch
 affected: a run that never diverges gives bit-for-bit the same iterates alone as in a batch.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass, field
 from numbers import Integral
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from adalearn import functions
 from adalearn._array import is_tensor
 
 __all__ = ["Trajectory", "run"]
+
+if TYPE_CHECKING:
+    from adalearn.functions import Function
+    from adalearn.rules import Rule
 
 _RULE_METHODS = ("init", "step", "broadcast_shape", "evaluations")
 
@@ -68,13 +76,13 @@ class Trajectory:
     values: np.ndarray
     stopped: np.ndarray
     diverged: np.ndarray
-    rule: object
-    fn: object
+    rule: Rule
+    fn: Function
     steps: int
     grad_evals: int
-    batch_shape: tuple = field(init=False)
+    batch_shape: tuple[int, ...] = field(init=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for key in ("xs", "values", "stopped", "diverged"):
             # A read-only view: the caller's array stays writable, this one cannot change.
             array = np.asarray(getattr(self, key)).view()
@@ -83,12 +91,12 @@ class Trajectory:
         object.__setattr__(self, "batch_shape", self.stopped.shape)
 
     @property
-    def final(self):
+    def final(self) -> np.ndarray:
         """The last valid iterate of each run, shape ``(*batch_shape, 2)``."""
         index = self.stopped[None, ..., None]
         return np.take_along_axis(self.xs, index, axis=0)[0]
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: Any) -> Trajectory:
         if not self.batch_shape:
             raise IndexError(
                 "`key` must index a batch of runs; this trajectory is a single run. "
@@ -108,7 +116,7 @@ class Trajectory:
             grad_evals=self.grad_evals,
         )
 
-    def __len__(self):
+    def __len__(self) -> int:
         if not self.batch_shape:
             raise TypeError(
                 "`len()` must be taken of a batch of runs; a single run has none (its "
@@ -116,7 +124,7 @@ class Trajectory:
             )
         return self.batch_shape[0]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (
             f"Trajectory(rule={self.rule!r}, fn={self.fn!r}, steps={self.steps}, "
             f"batch_shape={self.batch_shape}, diverged={int(self.diverged.sum())})"
@@ -278,7 +286,14 @@ def _describe(value):
     return type(value).__name__
 
 
-def run(rule, fn, x0, steps, *, box=None):
+def run(
+    rule: Rule,
+    fn: Function | str,
+    x0: npt.ArrayLike,
+    steps: int,
+    *,
+    box: npt.ArrayLike | None = None,
+) -> Trajectory:
     """Run ``rule`` on ``fn`` for ``steps`` steps from ``x0``, batched, and record the path.
 
     Parameters
