@@ -165,6 +165,20 @@ def test_the_classifiers_name_each_supported_python_and_a_status():
     assert sum(c.startswith("Development Status :: ") for c in classifiers) == 1
 
 
+def test_every_changelog_heading_links_to_its_changes():
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    headings = re.findall(r"^## \[([^\]]+)\]", changelog, re.MULTILINE)
+    links = dict(re.findall(r"^\[([^\]]+)\]: (\S+)$", changelog, re.MULTILINE))
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    repository = config["repository"]["url"].rstrip("/")
+    versions = headings[1:]
+    expected = {"Unreleased": f"{repository}/compare/v{versions[0]}...HEAD"}
+    for newer, older in zip(versions, versions[1:], strict=False):
+        expected[newer] = f"{repository}/compare/v{older}...v{newer}"
+    expected[versions[-1]] = f"{repository}/releases/tag/v{versions[-1]}"
+    assert links == expected
+
+
 def test_the_torch_extra_starts_at_the_tested_torch():
     # The tested torch is the pinned one; an older minimum would promise what nothing checks.
     (extra,) = [Requirement(text) for text in project()["optional-dependencies"]["torch"]]
