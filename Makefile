@@ -1,7 +1,9 @@
 # Every target installs what it needs: `make test` and `make book` on a fresh clone check the
 # tools the machine must bring (Python 3.11, npm), install Chromium for the browser tests when
 # they can, create the virtual environment in .venv and install the pinned packages into it.
-VENV    := .venv
+# The environment every target runs in; `make VENV=/path/to/venv test` uses another one
+# (its .installed stamp tells the set-up that it is complete).
+VENV    ?= .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 # The interpreter .venv is created from: `make PYTHON=python3.11 test` when python3 is another.
@@ -9,7 +11,7 @@ PYTHON  ?= python3
 # The one Python the pins are tested on (CI, Binder); pyproject.toml's requires-python follows.
 PYTHON_VERSION := 3.11
 
-.PHONY: setup check-host chromium test lint unit book bench notebooks clean
+.PHONY: setup check-host chromium test quick lint unit book bench notebooks clean
 
 # Everything `make test` installs, without running a test.
 setup: check-host chromium $(STAMP)
@@ -75,18 +77,34 @@ $(STAMP): requirements.txt pyproject.toml tools/widget-assets/package-lock.json 
 	npm ci --prefix tools/widget-assets --ignore-scripts --no-audit --no-fund --silent
 	touch $(STAMP)
 
+# mypy checks the modules pyproject.toml lists under [tool.mypy].
 lint: $(STAMP)
 	$(VENV)/bin/ruff check adalearn tests benchmarks tools book
+	$(VENV)/bin/mypy
 	$(PY) tools/strip_notebooks.py --check
 
-# One pytest run: the unit tests, every notebook under nbmake, the book build and the browser
-# checks of the built site (the build runs on one worker while the other takes the rest).
+# Two pytest runs, so that each notebook executes once. The first executes every notebook under
+# nbmake, in a fresh copy of the book in $(EXECUTED), beside the tests that do not read the
+# built book; the second builds the book from those executed copies (-W, execution off, after
+# checking that each passed with this checkout's package and cells: tools/executed_book.py)
+# and runs the checks of the built site. Both runs always run; either failing fails the target.
 # One thread per worker: two workers with a torch thread pool each would stall each other.
+EXECUTED := $(CURDIR)/.executed
+PYTEST   := PYTHONPATH=$(CURDIR) OMP_NUM_THREADS=1 $(VENV)/bin/pytest -n 2
 unit: chromium $(STAMP)
-	OMP_NUM_THREADS=1 $(VENV)/bin/pytest -n 2 --nbmake tests book
+	$(PY) -m tools.executed_book $(EXECUTED)
+	@status=0; \
+	$(PYTEST) -p tools.executed_book --nbmake --overwrite -m "not notebooks" \
+		$(EXECUTED)/book tests || status=1; \
+	ADALEARN_EXECUTED_BOOK=$(EXECUTED) $(PYTEST) -m notebooks tests || status=1; \
+	exit $$status
 
 # The checks and installs come first, so a missing tool stops the run before any test.
 test: setup lint unit
+
+# The edit-test loop: the unit tests without the slow ones, the browser and the notebooks.
+quick: $(STAMP)
+	$(PYTEST) -m "not slow and not browser and not notebooks" tests
 
 book: check-host $(STAMP)
 	@if [ -f _toc.yml ]; then \
@@ -103,4 +121,4 @@ bench: $(STAMP)
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf _build .pytest_cache .ruff_cache
+	rm -rf _build .executed .pytest_cache .ruff_cache .mypy_cache

@@ -13,7 +13,7 @@ Submodules load on first use, so ``import adalearn`` imports neither torch nor m
 
 import importlib
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _SUBMODULES = (
     "rules",

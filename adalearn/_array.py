@@ -27,6 +27,21 @@ def namespace(*arrays):
     return np
 
 
+def torch_missing(module, error):
+    """The error for ``import torch`` failing in ``module``: what to install, when it is torch.
+
+    ``error`` is the ``ModuleNotFoundError`` the import raised; one about another module (a
+    broken torch install) is returned unchanged.
+    """
+    if error.name != "torch":
+        return error
+    return ModuleNotFoundError(
+        f"{module} needs torch: pip install 'adalearn[torch]' (or install torch as "
+        "pytorch.org describes for your machine)",
+        name="torch",
+    )
+
+
 def _float_array(x):
     x = np.asarray(x)
     return x if np.issubdtype(x.dtype, np.floating) else x.astype(float)

@@ -15,9 +15,15 @@ changes torch's global random state, and the same seed always gives the same num
 
 import math
 import numbers
+from collections.abc import Sequence
 from typing import NamedTuple
 
-import torch
+from adalearn._array import torch_missing
+
+try:
+    import torch
+except ModuleNotFoundError as error:
+    raise torch_missing(__name__, error) from error
 
 __all__ = [
     "Characters",
@@ -95,7 +101,9 @@ def _generator(seed):
     return torch.Generator().manual_seed(_check_seed(seed))
 
 
-def linear_regression(n=1000, w=(0.5, 0.8), noise=0.01, seed=0):
+def linear_regression(
+    n: int = 1000, w: tuple[float, float] = (0.5, 0.8), noise: float = 0.01, seed: int = 0
+) -> Samples:
     r"""Noisy samples of the plane :math:`y = w_1 x_1 + w_2 x_2`, for the fitting experiments.
 
     .. math::
@@ -156,7 +164,14 @@ def linear_regression(n=1000, w=(0.5, 0.8), noise=0.01, seed=0):
     return Samples(X, y)
 
 
-def two_layer_net(N=64, D_in=1000, H=100, D_out=10, seed=0, dtype=torch.float32):
+def two_layer_net(
+    N: int = 64,
+    D_in: int = 1000,
+    H: int = 100,
+    D_out: int = 10,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+) -> TwoLayerNet:
     """A two-layer ReLU network with random inputs and targets, for comparing optimizers.
 
     The network ``Linear(D_in, H) → ReLU → Linear(H, D_out)`` learns to map ``N`` random
@@ -206,7 +221,7 @@ def two_layer_net(N=64, D_in=1000, H=100, D_out=10, seed=0, dtype=torch.float32)
     return TwoLayerNet(x, y, model, torch.nn.MSELoss(reduction="sum"))
 
 
-def digits(test_size=0.25, seed=0):
+def digits(test_size: float = 0.25, seed: int = 0) -> Split:
     """Scikit-learn's handwritten digits as tensors, split for train-versus-validation curves.
 
     The 1,797 images of 8×8 pixels ship with scikit-learn (nothing is downloaded). Pixel
@@ -259,7 +274,9 @@ def digits(test_size=0.25, seed=0):
 PYTHON_MODULES = ("textwrap", "functools", "heapq", "fractions", "statistics")
 
 
-def python_source(context=32, modules=PYTHON_MODULES, validation=0.1):
+def python_source(
+    context: int = 32, modules: Sequence[str] = PYTHON_MODULES, validation: float = 0.1
+) -> Characters:
     """Characters of Python's standard library source, cut into next-character windows.
 
     The text is the source of the standard-library ``modules`` of the running Python, joined

@@ -27,14 +27,25 @@ Every function has
 The registry builds them by name: ``get("quadratic", condition=100)``; ``names()`` lists them.
 """
 
+from __future__ import annotations
+
 import math
 from collections.abc import Sequence
 from numbers import Real
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
 from adalearn._array import namespace
+
+if TYPE_CHECKING:
+    import torch
+
+#: Points of the plane: an array_like of shape (..., 2), or a torch tensor of that shape.
+Points: TypeAlias = "npt.ArrayLike | torch.Tensor"
+#: The window ``((x1_min, x1_max), (x2_min, x2_max))``.
+Bounds: TypeAlias = tuple[tuple[float, float], tuple[float, float]]
 
 __all__ = [
     "Function",
@@ -55,7 +66,7 @@ __all__ = [
 class Minimum(NamedTuple):
     """A minimum of a test function: its location ``x = (x1, x2)`` and the value ``f(x)``."""
 
-    x: tuple
+    x: tuple[float, float]
     value: float
 
 
@@ -111,35 +122,36 @@ class Function:
     [2.0, -1.0]
     """
 
-    name = "function"
-    bounds = ((-1.0, 1.0), (-1.0, 1.0))
-    minima = ()
-    saddles = ()
-    start = (0.0, 0.0)
+    name: ClassVar[str] = "function"
+    bounds: Bounds = ((-1.0, 1.0), (-1.0, 1.0))
+    minima: tuple[Minimum, ...] = ()
+    saddles: tuple[tuple[float, float], ...] = ()
+    start: tuple[float, float] = (0.0, 0.0)
+    _params: dict[str, Any]
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._set()
 
-    def _set(self, **params):
+    def _set(self, **params: Any) -> None:
         object.__setattr__(self, "_params", params)
         for key, value in params.items():
             object.__setattr__(self, key, value)
 
-    def __setattr__(self, key, value):
+    def __setattr__(self, key: str, value: Any) -> None:
         raise AttributeError(
             f"`{key}` must not be set: a {type(self).__name__} is immutable; build a new one, "
             f"e.g. functions.get({self.name!r}, ...). Received: {key}={value!r}"
         )
 
-    def __call__(self, x):
+    def __call__(self, x: Points) -> Any:
         """The function's value at points ``x`` of shape (..., 2); result of shape (...)."""
-        x, xp = _points(x)
-        return self._value(x[..., 0], x[..., 1], xp)
+        points, xp = _points(x)
+        return self._value(points[..., 0], points[..., 1], xp)
 
-    def grad(self, x):
+    def grad(self, x: Points) -> Any:
         """The analytic gradient at points ``x`` of shape (..., 2); result of shape (..., 2)."""
-        x, xp = _points(x)
-        g1, g2 = self._grad(x[..., 0], x[..., 1], xp)
+        points, xp = _points(x)
+        g1, g2 = self._grad(points[..., 0], points[..., 1], xp)
         return xp.stack([g1, g2], axis=-1)
 
     def _value(self, x1, x2, xp):
@@ -148,16 +160,16 @@ class Function:
     def _grad(self, x1, x2, xp):
         raise NotImplementedError
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         args = ", ".join(f"{key}={value!r}" for key, value in self._params.items())
         return f"{type(self).__name__}({args})"
 
-    def __eq__(self, other):
-        if type(other) is not type(self):
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Function) or type(other) is not type(self):
             return NotImplemented
         return self._params == other._params
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash((type(self), tuple(self._params.items())))
 
 
@@ -186,15 +198,17 @@ class Sphere(Function):
     minima = (Minimum((0.0, 0.0), 0.0),)
     start = (3.0, 4.0)
 
-    def __init__(self, weights=(0.2, 2.0)):
+    weights: tuple[float, float]
+
+    def __init__(self, weights: Sequence[float] | npt.NDArray[np.floating] = (0.2, 2.0)) -> None:
         if isinstance(weights, str) or not isinstance(weights, (Sequence, np.ndarray)):
             raise TypeError(f"`weights` must be a pair of numbers. Received: weights={weights!r}")
         if len(weights) != 2:
             raise ValueError(f"`weights` must be a pair of numbers. Received: weights={weights!r}")
-        weights = tuple(
+        w1, w2 = (
             _number(f"weights[{i}]", w, minimum=0.0, strict=True) for i, w in enumerate(weights)
         )
-        self._set(weights=weights)
+        self._set(weights=(w1, w2))
 
     def _value(self, x1, x2, xp):
         w1, w2 = self.weights
@@ -292,7 +306,10 @@ class Quadratic(Function):
     minima = (Minimum((0.0, 0.0), 0.0),)
     start = (-4.0, 2.0)
 
-    def __init__(self, condition=10.0, angle=0.0):
+    condition: float
+    angle: float
+
+    def __init__(self, condition: float = 10.0, angle: float = 0.0) -> None:
         self._set(
             condition=_number("condition", condition, minimum=1.0),
             angle=_number("angle", angle),
@@ -345,26 +362,16 @@ class Rosenbrock(Function):
     """
 
     name = "rosenbrock"
+    a: float
+    b: float
 
-    def __init__(self, a=1.0, b=100.0):
+    def __init__(self, a: float = 1.0, b: float = 100.0) -> None:
         self._set(a=_number("a", a), b=_number("b", b, minimum=0.0, strict=True))
-
-    @property
-    def _scale(self):
-        return max(1.0, abs(self.a))
-
-    @property
-    def bounds(self):
-        s = self._scale
-        return ((-2.0 * s, 2.0 * s), (-s, 3.0 * s * s))
-
-    @property
-    def minima(self):
-        return (Minimum((self.a, self.a**2), 0.0),)
-
-    @property
-    def start(self):
-        return (-1.2 * self._scale, self._scale)
+        # The window, the minimum and the start follow a; they are fixed once a is.
+        s = max(1.0, abs(self.a))
+        object.__setattr__(self, "bounds", ((-2.0 * s, 2.0 * s), (-s, 3.0 * s * s)))
+        object.__setattr__(self, "minima", (Minimum((self.a, self.a**2), 0.0),))
+        object.__setattr__(self, "start", (-1.2 * s, s))
 
     def _value(self, x1, x2, xp):
         return (self.a - x1) ** 2 + self.b * (x2 - x1**2) ** 2
@@ -490,7 +497,9 @@ class Rastrigin(Function):
     minima = (Minimum((0.0, 0.0), 0.0),)
     start = (2.2, 3.3)
 
-    def __init__(self, A=10.0):
+    A: float
+
+    def __init__(self, A: float = 10.0) -> None:
         self._set(A=_number("A", A, minimum=0.0))
 
     def _value(self, x1, x2, xp):
@@ -505,18 +514,18 @@ class Rastrigin(Function):
         return 2 * x1 + scale * xp.sin(two_pi * x1), 2 * x2 + scale * xp.sin(two_pi * x2)
 
 
-_REGISTRY = {
+_REGISTRY: dict[str, type[Function]] = {
     cls.name: cls
     for cls in (Sphere, Cubic, Saddle, Quadratic, Rosenbrock, Beale, Himmelblau, Rastrigin)
 }
 
 
-def names():
+def names() -> tuple[str, ...]:
     """The registry names of the test functions, in the order the book introduces them."""
     return tuple(_REGISTRY)
 
 
-def get(name, **params):
+def get(name: str, **params: Any) -> Function:
     """Build the test function registered as ``name`` with the given parameters.
 
     Parameters

@@ -8,7 +8,16 @@ that seed, leaving torch's global random state as it was, so the same seed gives
 network wherever it is built.
 """
 
-import torch
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from adalearn._array import torch_missing
+
+try:
+    import torch
+except ModuleNotFoundError as error:
+    raise torch_missing(__name__, error) from error
 
 from adalearn.data import _check_positive_int, _check_seed
 
@@ -39,7 +48,17 @@ class CharTransformer(torch.nn.Module):
         Seed of the initial weights.
     """
 
-    def __init__(self, vocabulary, context=32, width=32, heads=4, blocks=1, seed=0):
+    mask: torch.Tensor
+
+    def __init__(
+        self,
+        vocabulary: int,
+        context: int = 32,
+        width: int = 32,
+        heads: int = 4,
+        blocks: int = 1,
+        seed: int = 0,
+    ) -> None:
         super().__init__()
         vocabulary = _check_positive_int("vocabulary", vocabulary)
         self.context = _check_positive_int("context", context)
@@ -63,7 +82,7 @@ class CharTransformer(torch.nn.Module):
         mask = torch.nn.Transformer.generate_square_subsequent_mask(self.context)
         self.register_buffer("mask", mask, persistent=False)
 
-    def forward(self, tokens):
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         length = tokens.shape[-1]
         if length > self.context:
             raise ValueError(
@@ -74,7 +93,7 @@ class CharTransformer(torch.nn.Module):
         return self.head(self.norm(h))
 
 
-def mlp(sizes, seed=0):
+def mlp(sizes: Sequence[int], seed: int = 0) -> torch.nn.Sequential:
     """A ReLU network ``Linear(sizes[0], sizes[1]) → ReLU → … → Linear(sizes[-2], sizes[-1])``.
 
     Parameters
@@ -95,7 +114,9 @@ def mlp(sizes, seed=0):
         return torch.nn.Sequential(*layers[:-1])
 
 
-def matrix_parameters(model):
+def matrix_parameters(
+    model: torch.nn.Module,
+) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]]:
     """Split ``model``'s parameters into hidden weight matrices and the rest.
 
     Matrix optimizers such as Muon are meant for the 2-D weights of hidden layers; embeddings,
@@ -107,7 +128,8 @@ def matrix_parameters(model):
     for module in model.modules():
         if isinstance(module, torch.nn.Embedding):
             excluded.add(id(module.weight))
-    matrices, others = [], []
+    matrices: list[torch.nn.Parameter] = []
+    others: list[torch.nn.Parameter] = []
     for p in model.parameters():
         (matrices if p.ndim == 2 and id(p) not in excluded else others).append(p)
     return matrices, others

@@ -31,7 +31,14 @@ from __future__ import annotations
 
 import inspect
 
-import torch
+import numpy as np
+
+from adalearn._array import torch_missing
+
+try:
+    import torch
+except ModuleNotFoundError as error:
+    raise torch_missing(__name__, error) from error
 
 from adalearn import _engine, rules
 
@@ -136,6 +143,19 @@ class RuleOptimizer(torch.optim.Optimizer):
                 self.state, self.reference_step, self._rule_state, self._store_state,
                 compile=self.compile,
             )
+
+    def add_param_group(self, param_group):
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        for name in self.rule.hyperparameters():
+            values = group[name] if isinstance(group[name], tuple) else (group[name],)
+            if any(isinstance(value, np.ndarray) and value.ndim > 0 for value in values):
+                raise TypeError(
+                    f"`{name}` must be a number or a one-element tensor in an optimizer: a numpy "
+                    "array does not multiply the parameters' tensors (one value: float(...); "
+                    "a run per value of an array is trajectory.run's). "
+                    f"Received: {name}={group[name]!r}"
+                )
 
     @property
     def requires_closure(self) -> bool:

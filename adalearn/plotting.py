@@ -20,13 +20,27 @@ Each optimizer keeps one colour across the book: :func:`colors` maps the names t
 (Okabe and Ito, extended with Paul Tol's muted colours for names it does not know).
 """
 
+from __future__ import annotations
+
 import io
 import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 from matplotlib import patheffects
-from matplotlib.colors import BoundaryNorm, LinearSegmentedColormap
-from matplotlib.figure import Figure
+from matplotlib.axes import Axes
+from matplotlib.colors import BoundaryNorm, Colormap, LinearSegmentedColormap
+from matplotlib.figure import Figure, SubFigure
+from matplotlib.typing import ColorType
+
+if TYPE_CHECKING:
+    from mpl_toolkits.mplot3d import Axes3D
+
+    from adalearn.functions import Bounds, Function
+    from adalearn.training import History
+    from adalearn.trajectory import Trajectory
 
 __all__ = [
     "BACKGROUND_CMAP",
@@ -97,7 +111,7 @@ BACKGROUND_CMAP = LinearSegmentedColormap.from_list(
 #: CSS) and the playground: line and outline widths and marker sizes in points. A run is its
 #: line over a dark outline, a hollow circle at its start, a filled circle at its end, and,
 #: when it diverged, a cross where it left the window instead of the end circle.
-RUN_STYLE = {
+RUN_STYLE: dict[str, Any] = {
     "linewidth": 1.8,
     "outline": {"linewidth": 3.2, "color": "#1a1a1a", "alpha": 0.55},
     "start": {"marker": "o", "size": 6.0, "face": "#ffffff", "edgewidth": 1.4},
@@ -124,13 +138,15 @@ class NotebookFigure(Figure):
     way).
     """
 
-    def _repr_png_(self):
+    def _repr_png_(self) -> bytes:
         buffer = io.BytesIO()
         self.savefig(buffer, format="png", bbox_inches="tight")
         return buffer.getvalue()
 
 
-def figure(*, view="2d", figsize=None, **kwargs):
+def figure(
+    *, view: str = "2d", figsize: tuple[float, float] | None = None, **kwargs: Any
+) -> tuple[NotebookFigure, Axes]:
     """A new figure with one Axes (3-D for ``view="3d"``), for the helpers to draw on.
 
     Parameters
@@ -158,7 +174,7 @@ def figure(*, view="2d", figsize=None, **kwargs):
     return fig, ax
 
 
-def colors(names):
+def colors(names: Iterable[str]) -> dict[str, str]:
     """Map optimizer names to their fixed book colours, distinct within one figure.
 
     A name is known by its first word, case-insensitively ("Adam", "adam (lr=0.1)" and
@@ -188,7 +204,7 @@ def colors(names):
     for name in names:
         if name in result:
             continue
-        word = re.match(r"[a-z0-9]*", name.strip().lower()).group()
+        word = re.split(r"[^a-z0-9]", name.strip().lower(), maxsplit=1)[0]
         color = _BOOK_COLORS.get(word)
         if color is None or color in used:
             pending.append(name)
@@ -201,7 +217,7 @@ def colors(names):
     return {name: result[name] for name in names}
 
 
-def runs(traj):
+def runs(traj: Trajectory) -> list[dict[str, Any]]:
     """Split a (possibly batched) trajectory into its single runs, dropping the NaN tails.
 
     Parameters
@@ -241,7 +257,7 @@ def runs(traj):
     ]
 
 
-def window_exit(xs, bounds):
+def window_exit(xs: npt.ArrayLike, bounds: Bounds) -> np.ndarray:
     """Where a path leaves the picture for good: the point to mark a diverged run at.
 
     Parameters
@@ -275,7 +291,7 @@ def window_exit(xs, bounds):
     return a + t * d
 
 
-def run_status(part):
+def run_status(part: Mapping[str, Any]) -> str:
     """What a legend or a readout says about one run: its final value, or where it diverged.
 
     Parameters
@@ -294,7 +310,7 @@ def run_status(part):
     return f"f = {part['values'][-1]:.4g}"
 
 
-def run_marks(part, bounds):
+def run_marks(part: Mapping[str, Any], bounds: Bounds | None) -> dict[str, Any]:
     """Where the markers of one run go (see :data:`RUN_STYLE`), and what its legend says.
 
     Parameters
@@ -313,10 +329,15 @@ def run_marks(part, bounds):
     """
     xs = np.asarray(part["xs"], dtype=float)
     diverged = bool(part["diverged"])
+    if diverged and bounds is None:
+        raise ValueError(
+            "`bounds` must be given to mark where a diverged run leaves the window. "
+            "Received: bounds=None"
+        )
     return {
         "start": xs[0].copy(),
         "end": None if diverged else xs[-1].copy(),
-        "cross": window_exit(xs, bounds) if diverged else None,
+        "cross": window_exit(xs, bounds) if diverged and bounds is not None else None,
         "status": run_status(part),
     }
 
@@ -401,17 +422,17 @@ def _level_norm(fn, bounds, z, levels, spacing, cmap):
 
 
 def contour(
-    ax,
-    fn,
+    ax: Axes,
+    fn: Function,
     *,
-    levels=24,
-    spacing="log",
-    resolution=200,
-    bounds=None,
-    cmap=None,
-    lines=True,
-    minima=True,
-):
+    levels: int | Sequence[float] = 24,
+    spacing: str = "log",
+    resolution: int = 200,
+    bounds: Bounds | None = None,
+    cmap: str | Colormap | None = None,
+    lines: bool = True,
+    minima: bool = True,
+) -> dict[str, Any]:
     """Draw a function's landscape as filled contours over its window, minima starred.
 
     Parameters
@@ -452,7 +473,7 @@ def contour(
     x1, x2, z = _grid(fn, bounds, resolution)
     levels, norm = _level_norm(fn, bounds, z, levels, spacing, cmap)
     fill = ax.contourf(x1, x2, z, levels=levels, cmap=cmap, norm=norm, extend="both")
-    drawn = {"fill": fill, "lines": None, "minima": None}
+    drawn: dict[str, Any] = {"fill": fill, "lines": None, "minima": None}
     if lines:
         drawn["lines"] = ax.contour(
             x1, x2, z, levels=levels, colors="#3c4650", linewidths=0.45, alpha=0.5
@@ -476,18 +497,18 @@ def contour(
 
 
 def surface(
-    ax3d,
-    fn,
+    ax3d: Axes3D,
+    fn: Function,
     *,
-    levels=24,
-    spacing="log",
-    resolution=60,
-    bounds=None,
-    cmap=None,
-    elev=32,
-    azim=-62,
-    minima=True,
-):
+    levels: int | Sequence[float] = 24,
+    spacing: str = "log",
+    resolution: int = 60,
+    bounds: Bounds | None = None,
+    cmap: Colormap | None = None,
+    elev: float = 32,
+    azim: float = -62,
+    minima: bool = True,
+) -> dict[str, Any]:
     """Draw a function as a 3-D surface over its window, coloured like :func:`contour`.
 
     Parameters
@@ -553,7 +574,16 @@ def _default_label(traj):
     return getattr(rule, "name", None) or type(rule).__name__
 
 
-def path(ax, traj, *, label=None, color=None, linewidth=None, markers=True, fn=None):
+def path(
+    ax: Axes,
+    traj: Trajectory,
+    *,
+    label: str | None = None,
+    color: ColorType | None = None,
+    linewidth: float | None = None,
+    markers: bool = True,
+    fn: Function | None = None,
+) -> dict[str, Any]:
     """Draw a trajectory: its iterates joined, start and end marked, a divergence crossed.
 
     Parameters
@@ -590,32 +620,34 @@ def path(ax, traj, *, label=None, color=None, linewidth=None, markers=True, fn=N
     parts = runs(traj)
     if len(parts) == 1 and parts[0]["diverged"]:
         label = f"{label} ({run_status(parts[0])})"
-    drawn = {"lines": [], "start": None, "end": None, "diverged": None}
+    drawn: dict[str, Any] = {"lines": [], "start": None, "end": None, "diverged": None}
     linewidth = RUN_STYLE["linewidth"] if linewidth is None else linewidth
-    style = {"color": color, "linewidth": linewidth, "path_effects": PATH_OUTLINE, "zorder": 5}
+    style: dict[str, Any] = {
+        "color": color, "linewidth": linewidth, "path_effects": PATH_OUTLINE, "zorder": 5
+    }
     for i, run in enumerate(parts):
         xs = run["xs"]
         coords = (xs[:, 0], xs[:, 1], run["values"]) if three_d else (xs[:, 0], xs[:, 1])
-        extra = {"axlim_clip": True} if three_d else {}
+        extra: dict[str, Any] = {"axlim_clip": True} if three_d else {}
         (line,) = ax.plot(*coords, label=label if i == 0 else None, **style, **extra)
         drawn["lines"].append(line)
     if not markers:
         return drawn
+    if fn is None and (three_d or any(r["diverged"] for r in parts)):
+        raise ValueError(
+            "`fn` must be given (or be traj.fn) to mark where diverged runs leave the window "
+            "and, on a 3-D Axes, to place the markers on the surface. Received: fn=None"
+        )
 
     def mark(points, key, **kw):
         if not points:
             return
         pts = np.array(points, dtype=float)
         coords = [pts[:, 0], pts[:, 1]]
-        if three_d:
+        if three_d and fn is not None:
             coords.append(np.asarray(fn(pts), dtype=float))
         (drawn[key],) = ax.plot(*coords, linestyle="none", color=color, zorder=6, **kw)
 
-    if fn is None and any(r["diverged"] for r in parts):
-        raise ValueError(
-            "`fn` must be given (or be traj.fn) to mark where diverged runs leave the window. "
-            "Received: fn=None"
-        )
     marks = [run_marks(r, fn.bounds if fn is not None else None) for r in parts]
     start, end, cross = RUN_STYLE["start"], RUN_STYLE["end"], RUN_STYLE["diverged"]
     mark([m["start"] for m in marks], "start", marker=start["marker"],
@@ -647,7 +679,14 @@ def _history_curves(history):
         ) from err
 
 
-def losses(ax, history, *, log=False, color="#0072B2", label=None):
+def losses(
+    ax: Axes,
+    history: History | Mapping[str, Any] | Any,
+    *,
+    log: bool = False,
+    color: ColorType = "#0072B2",
+    label: str | None = None,
+) -> dict[str, Any]:
     """Draw a training run's loss per iteration and per epoch on one iteration axis.
 
     Parameters
@@ -703,7 +742,16 @@ def _check_trajectories(trajectories):
     return {str(name): traj for name, traj in trajectories.items()}
 
 
-def compare(fn, trajectories, *, view="2d", ax=None, title=None, figsize=None, legend=True):
+def compare(
+    fn: Function,
+    trajectories: Mapping[str, Trajectory],
+    *,
+    view: str = "2d",
+    ax: Axes | None = None,
+    title: str | None = None,
+    figsize: tuple[float, float] | None = None,
+    legend: bool = True,
+) -> Figure | SubFigure:
     """Draw several optimizers' trajectories on one landscape, labelled, in book colours.
 
     Parameters
@@ -747,8 +795,18 @@ def compare(fn, trajectories, *, view="2d", ax=None, title=None, figsize=None, l
     return ax.figure
 
 
-def against_bound(ax, x, measured, bound, *, label, bound_label=None, color=None, points=False,
-                  log=True):
+def against_bound(
+    ax: Axes,
+    x: npt.ArrayLike,
+    measured: npt.ArrayLike,
+    bound: npt.ArrayLike,
+    *,
+    label: str,
+    bound_label: str | None = None,
+    color: ColorType | None = None,
+    points: bool = False,
+    log: bool = True,
+) -> dict[str, Any]:
     """Draw a measured curve and the bound or prediction it is checked against, in one colour.
 
     The measurement is a solid line (dots with ``points=True``), the bound a dashed line of the
@@ -788,7 +846,9 @@ def against_bound(ax, x, measured, bound, *, label, bound_label=None, color=None
             )
         keep = np.isfinite(values) & (values > 0 if log else True)
         curves[key] = np.where(keep, values, np.nan)
-    style = {"linestyle": "none", "marker": "o", "markersize": 3.5} if points else {}
+    style: dict[str, Any] = (
+        {"linestyle": "none", "marker": "o", "markersize": 3.5} if points else {}
+    )
     (measured_line,) = ax.plot(x, curves["measured"], color=color, label=label, **style)
     color = measured_line.get_color()
     (bound_line,) = ax.plot(x, curves["bound"], color=color, linestyle="--", linewidth=1.2,
@@ -799,7 +859,16 @@ def against_bound(ax, x, measured, bound, *, label, bound_label=None, color=None
 
 
 
-def spread(ax, runs, *, x=None, label, color=None, smooth=1, log=False):
+def spread(
+    ax: Axes,
+    runs: npt.ArrayLike,
+    *,
+    x: npt.ArrayLike | None = None,
+    label: str,
+    color: ColorType | None = None,
+    smooth: int = 1,
+    log: bool = False,
+) -> dict[str, Any]:
     """Draw the mean of several runs as a line and their spread (± one std) as a band around it.
 
     Parameters
@@ -853,8 +922,18 @@ def spread(ax, runs, *, x=None, label, color=None, smooth=1, log=False):
     return {"mean": line, "band": band}
 
 
-def lr_sweep(ax, lrs, results, *, label, color=None, marked=None, best=None, center="median",
-             log=True):
+def lr_sweep(
+    ax: Axes,
+    lrs: npt.ArrayLike,
+    results: npt.ArrayLike,
+    *,
+    label: str,
+    color: ColorType | None = None,
+    marked: int | None = None,
+    best: int | None = None,
+    center: str = "median",
+    log: bool = True,
+) -> dict[str, Any]:
     """Draw an optimizer's result against the learning rate over several seeds.
 
     The centre of the seeds (their median, or mean) is a line with a dot per learning rate,
@@ -902,11 +981,12 @@ def lr_sweep(ax, lrs, results, *, label, color=None, marked=None, best=None, cen
     (line,) = ax.plot(lrs[finite], middle[finite], color=color, marker=".", label=label)
     band = ax.fill_between(lrs[finite], results[finite].min(axis=1), results[finite].max(axis=1),
                            color=color, alpha=0.15, linewidth=0)
-    drawn = {"center": line, "band": band, "marked": None, "best": None}
-    for key, index, style in (
+    drawn: dict[str, Any] = {"center": line, "band": band, "marked": None, "best": None}
+    marks: tuple[tuple[str, int | None, dict[str, Any]], ...] = (
         ("marked", marked, {"marker": "o", "markerfacecolor": "white", "markersize": 8}),
         ("best", best, {"marker": "*", "markeredgecolor": "black", "markersize": 12}),
-    ):
+    )
+    for key, index, style in marks:
         if index is not None:
             (drawn[key],) = ax.plot([lrs[index]], [middle[index]], linestyle="none",
                                     color=color, zorder=6, **style)

@@ -19,15 +19,19 @@ namesake agree to the last digits. Conventions found elsewhere are parameters, n
 ``eps_root`` puts an epsilon inside the square root, as Lasagne and many course notes write
 AdaGrad, RMSProp and Adam.
 
-Writing your own rule: subclass :class:`Rule` as a frozen dataclass, give it ``init`` and
-``step``, and it runs everywhere a built-in rule runs (:func:`adalearn.trajectory.run`,
+Writing your own rule: subclass :class:`Rule` as a frozen dataclass, give it ``init`` (which
+returns the state, a dict) and ``step`` (which returns the pair ``(x, state)``), and it runs
+everywhere a built-in rule runs (:func:`adalearn.trajectory.run`,
 :class:`adalearn.optim.RuleOptimizer`, the animations). ``namespace(x)`` (numpy or torch, for
-``sqrt``, ``sign``, ``maximum``, ...) and ``zeros_like(x)`` come from this module too::
+``sqrt``, ``sign``, ``maximum``, ...) and ``zeros_like(x)`` come from this module too.
+``eq=False`` keeps the rule comparable and hashable by identity, as the built-in rules are:
+dataclass's default ``eq=True`` compares hyperparameters by value, which is ambiguous for an
+array ``lr`` and makes the rule unhashable::
 
     from dataclasses import dataclass
     from adalearn.rules import Rule, namespace
 
-    @dataclass(frozen=True)
+    @dataclass(frozen=True, eq=False)
     class SignSGD(Rule):
         lr: float = 1e-2
 
@@ -219,6 +223,21 @@ class Rule:
 
 def _prepare(rule, x, g):
     """Check that ``g`` matches ``x`` and return the signed gradient (``-g`` to maximize)."""
+    if is_tensor(x) != is_tensor(g):
+        raise TypeError(
+            "`g` must be the same kind of array as x: numpy arrays both, or torch tensors both "
+            "(convert with g.numpy() or torch.as_tensor(g)). "
+            f"Received: x of type {type(x).__name__}, g of type {type(g).__name__}"
+        )
+    if not is_tensor(x):
+        # On the numpy path a tensor hyperparameter would meet numpy arrays mid-formula.
+        for name, value in rule.hyperparameters().items():
+            if any(map(is_tensor, value if isinstance(value, tuple) else (value,))):
+                raise TypeError(
+                    f"`{name}` must be a number or a numpy array when {rule.name} runs on "
+                    f"numpy arrays (convert it with {name}.numpy(), or build it with numpy). "
+                    f"Received: {name}={value!r}"
+                )
     if tuple(g.shape) != tuple(x.shape):
         raise ValueError(
             f"`g` must have the shape of x, {tuple(x.shape)}. Received: g.shape={tuple(g.shape)}"

@@ -23,15 +23,29 @@ Examples
 ((480,), (30,))
 """
 
+from __future__ import annotations
+
 import numbers
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
+import numpy.typing as npt
+
+from adalearn._array import torch_missing
+
+try:
+    import torch
+except ModuleNotFoundError as error:
+    raise torch_missing(__name__, error) from error
 
 from adalearn.data import _check_positive_int
+
+if TYPE_CHECKING:
+    from adalearn.functions import Function
 
 __all__ = [
     "History",
@@ -71,7 +85,7 @@ class History:
     validation_metric: np.ndarray | None = None
 
     @property
-    def batches_per_epoch(self):
+    def batches_per_epoch(self) -> int:
         """Number of mini-batches in one epoch (the last one may be smaller)."""
         return len(self.iteration) // len(self.epoch)
 
@@ -129,20 +143,20 @@ def _scalar(value):
 
 
 def fit(
-    model,
-    optimizer,
-    data,
-    epochs,
-    batch_size,
-    loss,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data: tuple[torch.Tensor, torch.Tensor],
+    epochs: int,
+    batch_size: int,
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     *,
-    shuffle=False,
-    seed=0,
-    closure=False,
-    validation=None,
-    metric=None,
-    progress=None,
-):
+    shuffle: bool = False,
+    seed: int = 0,
+    closure: bool = False,
+    validation: tuple[torch.Tensor, torch.Tensor] | None = None,
+    metric: Callable[[torch.Tensor, torch.Tensor], torch.Tensor | float] | None = None,
+    progress: bool | None = None,
+) -> History:
     """Train ``model`` with mini-batches and record the loss of every batch and every epoch.
 
     Each epoch cuts ``data`` into consecutive mini-batches ``X[i:i + batch_size]`` (the last
@@ -320,7 +334,7 @@ def fit(
     )
 
 
-def half_mse(prediction, target):
+def half_mse(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     r"""Half the mean squared error, the loss of the book's fitting experiment.
 
     .. math::
@@ -334,7 +348,7 @@ def half_mse(prediction, target):
     return 0.5 * torch.nn.functional.mse_loss(prediction, target)
 
 
-def linear_model(seed=0, dtype=torch.float32):
+def linear_model(seed: int = 0, dtype: torch.dtype = torch.float32) -> torch.nn.Linear:
     """A ``torch.nn.Linear(2, 1)`` started at weights drawn from N(0, 1) and a zero bias.
 
     The weights come from a private generator seeded with ``seed``, so the start is the same
@@ -348,7 +362,7 @@ def linear_model(seed=0, dtype=torch.float32):
     return model
 
 
-def least_squares_floor(X, y):
+def least_squares_floor(X: torch.Tensor, y: torch.Tensor) -> float:
     """The smallest :func:`half_mse` a linear layer with a bias reaches on ``(X, y)``.
 
     Solved in float64 by least squares; no optimizer that trains the layer can go below it.
@@ -360,12 +374,14 @@ def least_squares_floor(X, y):
     return float(half_mse(design @ solution, target))
 
 
-def accuracy(logits, labels):
+def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """The fraction of rows of ``logits`` whose largest entry is at the index in ``labels``."""
     return (logits.argmax(dim=-1) == labels).double().mean()
 
 
-def learning_rates(make_scheduler, steps, lr=1.0):
+def learning_rates(
+    make_scheduler: Callable[[torch.optim.Optimizer], Any], steps: int, lr: float = 1.0
+) -> np.ndarray:
     """The learning rate a ``torch.optim.lr_scheduler`` gives at each of ``steps`` steps.
 
     ``make_scheduler(optimizer)`` builds the scheduler for a throwaway ``torch.optim.SGD`` on
@@ -392,7 +408,12 @@ def learning_rates(make_scheduler, steps, lr=1.0):
     return rates
 
 
-def optimizer_path(make_optimizer, fn, x0, steps):
+def optimizer_path(
+    make_optimizer: Callable[[list[torch.Tensor]], torch.optim.Optimizer],
+    fn: Function,
+    x0: npt.ArrayLike,
+    steps: int,
+) -> np.ndarray:
     """Run a torch optimizer on a 2-D test function from ``x0``; return the visited points.
 
     ``make_optimizer(params)`` builds the optimizer (torch.optim's or adalearn's) for one

@@ -20,12 +20,25 @@ No overflow or invalid-value warning is emitted, and the other runs of the batch
 affected: a run that never diverges gives bit-for-bit the same iterates alone as in a batch.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass, field
 from numbers import Integral
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
+
+from adalearn import functions
+from adalearn._array import is_tensor
 
 __all__ = ["Trajectory", "run"]
+
+if TYPE_CHECKING:
+    from adalearn.functions import Function
+    from adalearn.rules import Rule
+
+_RULE_METHODS = ("init", "step", "broadcast_shape", "evaluations")
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -63,13 +76,13 @@ class Trajectory:
     values: np.ndarray
     stopped: np.ndarray
     diverged: np.ndarray
-    rule: object
-    fn: object
+    rule: Rule
+    fn: Function
     steps: int
     grad_evals: int
-    batch_shape: tuple = field(init=False)
+    batch_shape: tuple[int, ...] = field(init=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for key in ("xs", "values", "stopped", "diverged"):
             # A read-only view: the caller's array stays writable, this one cannot change.
             array = np.asarray(getattr(self, key)).view()
@@ -78,12 +91,12 @@ class Trajectory:
         object.__setattr__(self, "batch_shape", self.stopped.shape)
 
     @property
-    def final(self):
+    def final(self) -> np.ndarray:
         """The last valid iterate of each run, shape ``(*batch_shape, 2)``."""
         index = self.stopped[None, ..., None]
         return np.take_along_axis(self.xs, index, axis=0)[0]
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: Any) -> Trajectory:
         if not self.batch_shape:
             raise IndexError(
                 "`key` must index a batch of runs; this trajectory is a single run. "
@@ -103,7 +116,7 @@ class Trajectory:
             grad_evals=self.grad_evals,
         )
 
-    def __len__(self):
+    def __len__(self) -> int:
         if not self.batch_shape:
             raise TypeError(
                 "`len()` must be taken of a batch of runs; a single run has none (its "
@@ -111,7 +124,7 @@ class Trajectory:
             )
         return self.batch_shape[0]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (
             f"Trajectory(rule={self.rule!r}, fn={self.fn!r}, steps={self.steps}, "
             f"batch_shape={self.batch_shape}, diverged={int(self.diverged.sum())})"
@@ -170,7 +183,117 @@ def _freeze(new, old, alive):
     return new
 
 
-def run(rule, fn, x0, steps, *, box=None):
+def _check_rule(rule):
+    """``rule`` itself, once it is an update rule with hyperparameters the numpy path can use."""
+    if isinstance(rule, type):
+        raise TypeError(
+            f"`rule` must be a rule built from its class, such as {rule.__name__}() or "
+            f"{rule.__name__}(lr=...), not the class itself. Received: rule={rule!r}"
+        )
+    missing = [name for name in _RULE_METHODS if not hasattr(rule, name)]
+    if missing:
+        raise TypeError(
+            "`rule` must be an update rule such as rules.Adam(lr=0.1), with "
+            f"{', '.join(_RULE_METHODS)}; it lacks {', '.join(missing)}. Received: rule={rule!r}"
+        )
+    for name, value in _hyperparameters(rule):
+        if is_tensor(value):
+            raise TypeError(
+                f"`{name}` must be a number or a numpy array: trajectory.run computes with "
+                f"numpy (convert it with {name}.numpy(), or build it with numpy, e.g. "
+                f"np.logspace). Received: {name}={value!r}"
+            )
+
+
+def _hyperparameters(rule, prefix=""):
+    """``(name, value)`` of every hyperparameter of ``rule``, through pairs and inner rules."""
+    if not hasattr(rule, "hyperparameters"):
+        return
+    for name, value in rule.hyperparameters().items():
+        if hasattr(value, "hyperparameters"):
+            yield from _hyperparameters(value, f"{prefix}{name}.")
+        elif isinstance(value, tuple):
+            for index, item in enumerate(value):
+                yield f"{prefix}{name}[{index}]", item
+        else:
+            yield f"{prefix}{name}", value
+
+
+def _check_fn(fn):
+    """The test function ``fn`` names or is."""
+    if isinstance(fn, str):
+        return functions.get(fn)
+    if not all(hasattr(fn, name) for name in ("grad", "bounds")) or not callable(fn):
+        raise TypeError(
+            "`fn` must be a test function, such as functions.get('rosenbrock'), or the name of "
+            f"one ({', '.join(functions.names())}). Received: fn={fn!r}"
+        )
+    return fn
+
+
+def _batch_shape(rule, shape):
+    """``rule.broadcast_shape(shape)``, with an error that names the hyperparameter at fault."""
+    try:
+        return tuple(rule.broadcast_shape(shape))
+    except ValueError:
+        pass
+    for name, value in _hyperparameters(rule):
+        value_shape = np.shape(value)
+        try:
+            np.broadcast_shapes(shape, value_shape)
+        except ValueError:
+            raise ValueError(
+                f"`{name}` of shape {value_shape} does not broadcast against the start points, "
+                f"of shape {shape}, whose last axis holds the two coordinates. For one run per "
+                f"value, give it a trailing axis: {name}[:, None], of shape "
+                f"{(*value_shape, 1)}. Received: {name}.shape={value_shape}"
+            ) from None
+    shapes = {name: np.shape(value) for name, value in _hyperparameters(rule) if np.ndim(value)}
+    raise ValueError(
+        "The array hyperparameters of `rule` must broadcast against each other and against the "
+        f"start points (shape {shape}). Received: {shapes}"
+    )
+
+
+def _check_state(rule, state):
+    if not isinstance(state, dict):
+        raise TypeError(
+            f"`{type(rule).__name__}.init` must return the state as a dict ({{}} for a rule "
+            f"without state). Received: {type(state).__name__} {state!r}"
+        )
+
+
+def _check_step(rule, result, shape):
+    """Check that a step returned ``(x, state)`` with ``x`` of ``shape``."""
+    if isinstance(result, tuple) and len(result) == 2:
+        x, state = result
+        if np.shape(x) == shape and isinstance(state, dict):
+            return
+        received = f"({_describe(x)}, {_describe(state)})"
+    else:
+        received = _describe(result)
+    raise TypeError(
+        f"`{type(rule).__name__}.step` must return the pair (x, state): the new point, of shape "
+        f"{shape} like x, and the new state, a dict. Received: {received}"
+    )
+
+
+def _describe(value):
+    if isinstance(value, np.ndarray) or is_tensor(value):
+        return f"{type(value).__name__} of shape {tuple(value.shape)}"
+    if isinstance(value, tuple):
+        return f"a tuple of {len(value)} items"
+    return type(value).__name__
+
+
+def run(
+    rule: Rule,
+    fn: Function | str,
+    x0: npt.ArrayLike,
+    steps: int,
+    *,
+    box: npt.ArrayLike | None = None,
+) -> Trajectory:
     """Run ``rule`` on ``fn`` for ``steps`` steps from ``x0``, batched, and record the path.
 
     Parameters
@@ -179,9 +302,10 @@ def run(rule, fn, x0, steps, *, box=None):
         An object with ``init(x)``, ``step(x, g, state, grad_fn=...)``,
         ``broadcast_shape(shape)`` and ``evaluations``, such as :class:`adalearn.rules.Adam`.
         Hyperparameters given as arrays broadcast against the iterates, one run per entry.
-    fn : test function
+    fn : test function or str
         An object with ``grad(x)``, ``__call__(x)`` and ``bounds``, such as those of
-        :mod:`adalearn.functions`. ``fn.grad`` is passed to ``rule.step`` as ``grad_fn``.
+        :mod:`adalearn.functions`, or the name of one (``"rosenbrock"``: see
+        :func:`adalearn.functions.get`). ``fn.grad`` is passed to ``rule.step`` as ``grad_fn``.
     x0 : array_like, shape (2,) or (*batch, 2)
         The finite start point(s), inside ``box``.
     steps : int
@@ -197,6 +321,8 @@ def run(rule, fn, x0, steps, *, box=None):
         With ``xs`` of shape ``(steps + 1, *batch_shape, 2)`` where
         ``batch_shape = rule.broadcast_shape(x0.shape)[:-1]``.
     """
+    _check_rule(rule)
+    fn = _check_fn(fn)
     if isinstance(steps, bool) or not isinstance(steps, Integral):
         raise TypeError(f"`steps` must be an int. Received: steps={steps!r}")
     if steps < 0:
@@ -213,7 +339,7 @@ def run(rule, fn, x0, steps, *, box=None):
             f"`x0` must lie inside box={box.tolist()!r}. Received: x0={x0.tolist()!r}"
         )
 
-    shape = tuple(rule.broadcast_shape(x0.shape))
+    shape = _batch_shape(rule, x0.shape)
     x = np.broadcast_to(x0, shape).copy()
     batch_shape = shape[:-1]
     xs = np.full((steps + 1, *shape), np.nan)
@@ -222,10 +348,14 @@ def run(rule, fn, x0, steps, *, box=None):
     stopped = np.full(batch_shape, steps)
 
     state = rule.init(x)
+    _check_state(rule, state)
     # Overflow and NaN are expected in diverging runs; each is detected and stopped below.
     with np.errstate(all="ignore"):
         for k in range(1, steps + 1):
-            x_new, state_new = rule.step(x, fn.grad(x), state, grad_fn=fn.grad)
+            result = rule.step(x, fn.grad(x), state, grad_fn=fn.grad)
+            if k == 1:
+                _check_step(rule, result, shape)
+            x_new, state_new = result
             ok = _inside(x_new, box)
             if not ok.all():
                 newly = alive & ~ok

@@ -6,7 +6,8 @@
   Budgets: the whole book ≤ 4 min, each kernel ≤ 1 GB. The same run times, inside each
   notebook, what its explorers and basin maps cost to compute and write (``Explorer`` and
   ``Basins``, building and ``to_html``), by wrapping them in a cell put before the first and
-  taken out again before the notebook is built.
+  taken out again before the notebook is built. Beside them, the times the last ``make test``
+  recorded for each notebook under nbmake (``tools/executed_book.py``).
 - The executed notebooks are then built into HTML in a temporary copy of the book, without
   executing them again, and each page is weighed with the images it shows, as
   ``tests/test_book.py`` weighs them (both with ``tools/book_pages.py``). Budgets: ≤ 1.5 MB
@@ -14,7 +15,6 @@
 """
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -23,9 +23,9 @@ import time
 from pathlib import Path
 
 import psutil
-import yaml
 
 from benchmarks import table
+from tools import executed_book
 from tools.book_pages import page_weight, toc_files
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,12 +68,6 @@ nbformat.write(notebook, sys.argv[2])
 """
 
 
-def _environment():
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    return env
-
-
 def execute(notebook, output):
     """Run ``notebook`` into ``output``.
 
@@ -84,7 +78,8 @@ def execute(notebook, output):
     driver = psutil.Popen(
         [sys.executable, "-c", DRIVER, str(notebook), str(output), str(notebook.parent),
          str(timing)],
-        env=_environment(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env=executed_book.environment(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True,
     )
     peak = 0
     while driver.poll() is None:
@@ -106,27 +101,13 @@ def execute(notebook, output):
 def build(executed, out):
     """Build the book from the executed notebooks in ``executed`` into ``out``; the HTML path."""
     project = out / "project"
-    project.mkdir(parents=True)
-    shutil.copytree(ROOT / "book", project / "book")
-    # The book's extensions serve MathJax from the installed npm package in tools/.
-    (project / "tools").symlink_to(ROOT / "tools")
+    executed_book.prepare(project)
     for notebook in executed.glob("*.ipynb"):
         shutil.copy(notebook, project / "book" / notebook.name)
-    shutil.copy(ROOT / "_toc.yml", project / "_toc.yml")
-    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
-    config["execute"]["execute_notebooks"] = "off"
-    (project / "_config.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(project),
-               "--path-output", str(out)]
-    subprocess.run(command, cwd=project, env=_environment(), stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL, check=True)
+    returncode, log = executed_book.build(project, out, timeout=NOTEBOOK_TIMEOUT)
     html = out / "_build" / "html"
-    # The published site offers the stored notebooks (outputs stripped) for download, not the
-    # executed copies built from here: put those back before the site is weighed.
-    for notebook in executed.glob("*.ipynb"):
-        source = html / "_sources" / "book" / notebook.name
-        if source.exists():
-            shutil.copy(ROOT / "book" / notebook.name, source)
+    if not html.is_dir():
+        raise RuntimeError(f"the book did not build (exit code {returncode}):\n{log[-3000:]}")
     return html
 
 
@@ -137,6 +118,8 @@ def main():
         tmp = Path(tmp)
         executed = tmp / "executed"
         executed.mkdir()
+        # What the last `make test` recorded for each notebook, executed there under nbmake.
+        in_tests = executed_book.records(executed_book.MAKE_TEST_FOLDER)
         rows, total, in_explorers, parts_i_ii = [], 0.0, 0.0, 0.0
         for notebook in notebooks:
             seconds, peak, error, explore_s, figures = execute(notebook, executed / notebook.name)
@@ -145,20 +128,25 @@ def main():
                 parts_i_ii += seconds
             in_explorers += explore_s
             mb = peak / 2**20
-            rows.append([notebook.name, f"{seconds:.1f}", f"{explore_s:.1f}", str(figures),
-                         f"{mb:.0f}",
+            tested = in_tests.get(notebook.name, {}).get("seconds")
+            rows.append([notebook.name, f"{seconds:.1f}",
+                         "-" if tested is None else f"{tested:.1f}",
+                         f"{explore_s:.1f}", str(figures), f"{mb:.0f}",
                          "yes" if mb <= KERNEL_BUDGET_MB and seconds <= NOTEBOOK_BUDGET_S
                          and not error else "NO",
                          error[:60] or "-"])
-        rows.append(["chapters 1-12", f"{parts_i_ii:.1f}", "-", "-", "-",
+        rows.append(["chapters 1-12", f"{parts_i_ii:.1f}", "-", "-", "-", "-",
                      "yes" if parts_i_ii <= PARTS_I_II_BUDGET_S else "NO", "-"])
-        rows.append(["whole book", f"{total:.1f}", f"{in_explorers:.1f}", "-", "-",
+        rows.append(["whole book", f"{total:.1f}", "-", f"{in_explorers:.1f}", "-", "-",
                      "yes" if total <= BOOK_BUDGET_S else "NO", "-"])
         table(f"Notebook execution (nbclient, fresh kernel each): budgets {BOOK_BUDGET_S} s "
               f"for the book, {PARTS_I_II_BUDGET_S} s for chapters 1-12, "
-              f"{NOTEBOOK_BUDGET_S} s and {KERNEL_BUDGET_MB} MB per notebook; explorer s: the "
-              "part spent building and writing explorers and basin maps",
-              ["notebook", "s", "explorer s", "explorers", "peak kernel MB", "within", "error"],
+              f"{NOTEBOOK_BUDGET_S} s and {KERNEL_BUDGET_MB} MB per notebook; s in make test: "
+              "under nbmake in the last make test (kernel start included, beside the other "
+              "worker's tests); explorer s: the part spent building and writing explorers and "
+              "basin maps",
+              ["notebook", "s", "s in make test", "explorer s", "explorers", "peak kernel MB",
+               "within", "error"],
               rows)
 
         start = time.perf_counter()

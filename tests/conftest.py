@@ -3,15 +3,16 @@
 import fcntl
 import os
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tools import executed_book
+
 ROOT = Path(__file__).resolve().parent.parent
-BUILD_TIMEOUT = 20 * 60
+BUILD_TIMEOUT = 30 * 60
 
 
 @dataclass(frozen=True)
@@ -25,43 +26,47 @@ class BookBuild:
 
 
 def _build_book(out: Path) -> None:
-    """Build the book of this checkout into ``out``, recording its outcome next to it."""
-    # The jupyter-book of the running environment, and this checkout's adalearn first on the
-    # kernel's path, so the build checks the code under test even beside another install.
-    command = [
-        str(Path(sys.executable).with_name("jupyter-book")),
-        "build",
-        str(ROOT),
-        "--path-output",
-        str(out),
-        "-W",
-        "-n",
-        "--keep-going",
-    ]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    """Build the book of this checkout into ``out``, recording its outcome next to it.
+
+    The notebooks are those ``make test`` executed under nbmake earlier in the same run
+    (``ADALEARN_EXECUTED_BOOK`` names their folder); without it, they are executed here first,
+    under nbmake too. Either way each runs once, and the build reads its outputs only after
+    checking that they come from this checkout as it is now.
+    """
     start = time.perf_counter()
+    given = os.environ.get("ADALEARN_EXECUTED_BOOK")
+    folder = Path(given) if given else out / "executed"
+    log, returncode = "", 0
     try:
-        result = subprocess.run(
-            command,
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=BUILD_TIMEOUT,
-        )
-        log, returncode = result.stdout, result.returncode
+        if not given:
+            executed_book.prepare(folder)
+            ran = executed_book.execute(folder, timeout=BUILD_TIMEOUT)
+            log = ran.stdout
+        problems = executed_book.problems(folder)
+        if problems:
+            log += "\nThe book is not built from these notebooks:\n" + "\n".join(problems)
+            returncode = -1
+        else:
+            returncode, build_log = executed_book.build(folder, out, timeout=BUILD_TIMEOUT)
+            log += build_log
     except subprocess.TimeoutExpired as timeout:
         # Recorded like a failed build, so the other workers do not start it again.
         output = timeout.output or b""
         if isinstance(output, bytes):
             output = output.decode(errors="replace")
-        log = f"{output}\nThe build did not finish within {BUILD_TIMEOUT} s."
+        log += f"{output}\nThe build did not finish within {BUILD_TIMEOUT} s."
         returncode = -1
     (out / "build.log").write_text(log, encoding="utf-8")
     (out / "build.seconds").write_text(f"{time.perf_counter() - start:.1f}")
     (out / "build.returncode").write_text(str(returncode))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    # Before -m selects: `make test` runs the tests of the built book after nbmake's run.
+    for item in items:
+        if "book_build" in getattr(item, "fixturenames", ()):
+            item.add_marker("notebooks")
 
 
 @pytest.fixture(scope="session")

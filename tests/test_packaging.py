@@ -10,11 +10,14 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import textwrap
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
@@ -32,6 +35,7 @@ NOT_SOURCE = shutil.ignore_patterns(
     "build",
     "dist",
     "_build",
+    ".executed",
     "*.egg-info",
     "__pycache__",
     ".pytest_cache",
@@ -39,6 +43,7 @@ NOT_SOURCE = shutil.ignore_patterns(
     ".hypothesis",
     ".ipynb_checkpoints",
     ".jupyter_cache",
+    ".mypy_cache",
 )
 
 # Phrases pip prints when it cannot reach a package index at all.
@@ -67,6 +72,12 @@ CHECK = textwrap.dedent(
     import adalearn.trajectory
 
     assert "torch" not in sys.modules, "a numpy-only module imported torch"
+    try:
+        import adalearn.optim
+    except ModuleNotFoundError as error:
+        assert "pip install 'adalearn[torch]'" in str(error), error
+    else:
+        raise AssertionError("adalearn.optim imported without torch")
     assert importlib.util.find_spec("torch") is None, "torch is installed in the clean venv"
     assert Path(adalearn.__file__).resolve().is_relative_to(Path(sys.prefix).resolve()), (
         adalearn.__file__
@@ -132,6 +143,42 @@ def test_the_changelog_has_the_current_version_and_an_unreleased_section():
     assert re.search(dated, changelog, re.MULTILINE), "the current version has no dated heading"
 
 
+def test_the_project_urls_follow_the_book_configuration():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    repository = config["repository"]["url"].rstrip("/")
+    owner, name = repository.removeprefix("https://github.com/").split("/")
+    assert project()["urls"] == {
+        "Book": f"https://{owner}.github.io/{name}",
+        "Source": repository,
+        "Changelog": f"{repository}/blob/{config['repository']['branch']}/CHANGELOG.md",
+        "Issues": f"{repository}/issues",
+    }
+
+
+def test_the_classifiers_name_each_supported_python_and_a_status():
+    classifiers = project()["classifiers"]
+    pythons = {c.rsplit(" :: ", 1)[1] for c in classifiers if c.count("::") == 2
+               and c.startswith("Programming Language :: Python :: 3.")}
+    assert pythons == {"3.11", "3.12", "3.13"}, pythons
+    requires = SpecifierSet(project()["requires-python"])
+    assert all(requires.contains(Version(python)) for python in pythons)
+    assert sum(c.startswith("Development Status :: ") for c in classifiers) == 1
+
+
+def test_every_changelog_heading_links_to_its_changes():
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    headings = re.findall(r"^## \[([^\]]+)\]", changelog, re.MULTILINE)
+    links = dict(re.findall(r"^\[([^\]]+)\]: (\S+)$", changelog, re.MULTILINE))
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    repository = config["repository"]["url"].rstrip("/")
+    versions = headings[1:]
+    expected = {"Unreleased": f"{repository}/compare/v{versions[0]}...HEAD"}
+    for newer, older in zip(versions, versions[1:], strict=False):
+        expected[newer] = f"{repository}/compare/v{older}...v{newer}"
+    expected[versions[-1]] = f"{repository}/releases/tag/v{versions[-1]}"
+    assert links == expected
+
+
 def test_the_torch_extra_starts_at_the_tested_torch():
     # The tested torch is the pinned one; an older minimum would promise what nothing checks.
     (extra,) = [Requirement(text) for text in project()["optional-dependencies"]["torch"]]
@@ -175,6 +222,19 @@ def test_the_wheel_passes_twine_and_runs_the_readme_example_without_torch(tmp_pa
     checked = run(twine, tmp_path, env, timeout=120)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert checked.stdout.count("PASSED") == 2, checked.stdout
+
+    # Type checkers use the package's annotations only where the marker ships (PEP 561).
+    with zipfile.ZipFile(wheel) as archive:
+        assert "adalearn/py.typed" in archive.namelist()
+        metadata = archive.read(f"adalearn-{adalearn.__version__}.dist-info/METADATA").decode()
+    with tarfile.open(sdist) as archive:
+        assert f"adalearn-{adalearn.__version__}/adalearn/py.typed" in archive.getnames()
+    urls = dict(
+        line.removeprefix("Project-URL: ").split(", ", 1)
+        for line in metadata.splitlines()
+        if line.startswith("Project-URL: ")
+    )
+    assert urls == project()["urls"], urls
 
     # A clean venv without pip of its own: this environment's pip installs into it (--python),
     # which saves seeding a pip; --no-compile saves compiling numpy's and matplotlib's sources.

@@ -1,0 +1,60 @@
+"""The typed modules annotate their whole public API, which mypy checks in ``make lint``."""
+
+import importlib
+import inspect
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TYPED = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["mypy"][
+    "files"
+]
+
+
+def unannotated(function):
+    """The parameters (and ``return``) of ``function`` that carry no annotation."""
+    signature = inspect.signature(function)
+    missing = [
+        name
+        for name, parameter in signature.parameters.items()
+        if parameter.annotation is inspect.Parameter.empty and name not in ("self", "cls")
+    ]
+    if signature.return_annotation is inspect.Signature.empty:
+        missing.append("return")
+    return missing
+
+
+def public_callables(module):
+    """Each public function of ``module``, and each method its public classes define."""
+    for name in module.__all__:
+        value = getattr(module, name)
+        if inspect.isfunction(value):
+            yield name, value
+        elif inspect.isclass(value) and value.__module__ == module.__name__:
+            for attribute, member in vars(value).items():
+                if isinstance(member, property):
+                    member = member.fget
+                public = not attribute.startswith("_") or attribute in ("__init__", "__call__")
+                # Only what the module defines (matplotlib generates Artist.set in subclasses).
+                if (
+                    public
+                    and inspect.isfunction(member)
+                    and member.__module__ == module.__name__
+                ):
+                    yield f"{name}.{attribute}", member
+
+
+def test_the_typed_modules_are_listed_and_ship_their_marker():
+    assert TYPED, "pyproject.toml lists no module for mypy"
+    assert (ROOT / "adalearn" / "py.typed").is_file()
+
+
+@pytest.mark.parametrize("path", TYPED)
+def test_every_public_function_and_method_is_annotated(path):
+    module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+    missing = {
+        name: gaps for name, function in public_callables(module) if (gaps := unannotated(function))
+    }
+    assert not missing, f"unannotated in {path}: {missing}"
