@@ -51,6 +51,8 @@ __all__ = [
     "Muon",
     "Lion",
     "AdamWScheduleFree",
+    "Rprop",
+    "ASGD",
     "SoftBatch",
     "Combined",
 ]
@@ -628,3 +630,16 @@ class AdamWScheduleFree(_NamedOptimizer):
                 "Received: train_mode=False"
             )
         return super().step(closure)
+
+
+# --------------------------------------------------------------------------------------------
+# torch.optim's remaining namesakes, and the optimizers of Part III beyond torch: Shampoo and
+# SOAP (as pytorch-optimizer's), Prodigy (as prodigyopt's).
+
+
+class Rprop(_NamedOptimizer):
+    rule_class = rules.Rprop
+
+
+class ASGD(_NamedOptimizer):
+    rule_class = rules.ASGD

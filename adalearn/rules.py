@@ -69,6 +69,8 @@ __all__ = [
     "Muon",
     "Lion",
     "AdamWScheduleFree",
+    "Rprop",
+    "ASGD",
     "newton_schulz",
     "namespace",
     "zeros_like",
@@ -1483,3 +1485,179 @@ class AdamWScheduleFree(Rule):
             "exp_avg_sq": v,
         }
         return self.training_point(new), new
+
+
+# --------------------------------------------------------------------------------------------
+# torch.optim's remaining namesakes (Rprop, ASGD, LBFGS), the matrix preconditioners Shampoo and
+# SOAP (pytorch-optimizer) and Prodigy (prodigyopt).
+
+
+def _check_integer(name, value, low=0):
+    """An integer of at least ``low``: TypeError for other types, ValueError below ``low``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be an integer. Received: {name}={value!r}")
+    if value < low:
+        raise ValueError(f"`{name}` must be at least {low}. Received: {name}={value!r}")
+
+
+def _value(x):
+    """A zero-dimensional tensor read as a number, also where it requires grad (``.item()``).
+
+    torch.optim reads ASGD's learning rate ``eta`` this way: no gradient flows through it.
+    """
+    return _item(x.detach()) if is_tensor(x) else x
+
+
+@dataclass(frozen=True, eq=False)
+class Rprop(Rule):
+    r"""Rprop: the sign of the gradient, with a step size per coordinate that learns itself.
+
+    With :math:`g_t = \nabla f(x_{t-1})`, :math:`(\eta_-, \eta_+)` = ``etas`` and
+    :math:`(\Gamma_{\min}, \Gamma_{\max})` = ``step_sizes``, for every coordinate:
+
+    .. math::
+
+        \sigma_t = \operatorname{sign}(g_t\, \tilde g_{t-1}), \qquad
+        \gamma_t = \operatorname{clip}\big(\gamma_{t-1} \cdot
+            \{\eta_+ \text{ if } \sigma_t > 0;\ \eta_- \text{ if } \sigma_t < 0;\
+              1 \text{ otherwise}\},\ \Gamma_{\min},\ \Gamma_{\max}\big) \\
+        \tilde g_t = 0 \text{ if } \sigma_t < 0, \quad \tilde g_t = g_t \text{ otherwise};
+        \qquad
+        x_t = x_{t-1} - \gamma_t \operatorname{sign}(\tilde g_t)
+
+    with :math:`\gamma_0` = ``lr`` and :math:`\tilde g_0 = 0`. While the gradient keeps its
+    sign the step grows by :math:`\eta_+` a step; when the sign flips, a minimum was jumped
+    over: the step shrinks by :math:`\eta_-` and the coordinate rests for one step (its
+    remembered gradient is zero, so the next product is zero and the step size stays). Only
+    the sign of the gradient is used, never its size. State: ``step``, ``prev``
+    (:math:`\tilde g`), ``step_size`` (:math:`\gamma`).
+
+    Conventions: torch.optim's, which is Riedmiller and Braun's variant without
+    weight-backtracking (Igel and Hüsken's Rprop⁻). ``lr`` is only the initial step size: a
+    scheduler that changes it later changes nothing. RMSProp began as Rprop made to work on
+    mini-batches, where the sign of one batch's gradient says little.
+
+    References: Riedmiller and Braun (1993), *A direct adaptive method for faster
+    backpropagation learning: the RPROP algorithm*, IEEE ICNN; Igel and Hüsken (2000),
+    *Improving the Rprop learning algorithm*; implementation: ``torch.optim.Rprop``
+    (single-tensor path).
+    """
+
+    elementwise: ClassVar[bool] = True
+    lr: float = 1e-2
+    etas: tuple[float, float] = (0.5, 1.2)
+    step_sizes: tuple[float, float] = (1e-6, 50)
+    _: KW_ONLY
+    maximize: bool = False
+
+    def __post_init__(self):
+        _check_lr(self.lr)
+        _check_pair("etas", self.etas, "(etaminus, etaplus)")
+        etaminus, etaplus = (_as_real_array("etas", eta) for eta in self.etas)
+        if not (np.all(etaminus > 0) and np.all(etaminus < 1) and np.all(etaplus > 1)):
+            raise ValueError(f"Invalid eta values: {self.etas[0]}, {self.etas[1]}")
+        _check_pair("step_sizes", self.step_sizes, "(min, max)")
+        low, high = self.step_sizes
+        _check("step_sizes", low, message=f"Invalid step_sizes values: {low}, {high}")
+        _check("step_sizes", high, message=f"Invalid step_sizes values: {low}, {high}")
+        if np.any(_as_real_array("step_sizes", low) > _as_real_array("step_sizes", high)):
+            raise ValueError(f"Invalid step_sizes values: {low}, {high}")
+        _check_flag("maximize", self.maximize)
+        object.__setattr__(self, "etas", tuple(self.etas))
+        object.__setattr__(self, "step_sizes", tuple(self.step_sizes))
+
+    def init(self, x):
+        return {"step": 0, "prev": zeros_like(x), "step_size": zeros_like(x) + self.lr}
+
+    def step(self, x, g, state, grad_fn=None):
+        xp = namespace(x, g)
+        g = _prepare(self, x, g)
+        etaminus, etaplus = self.etas
+        low, high = self.step_sizes
+        sign = xp.sign(g * state["prev"])
+        # NaN stays NaN, as torch's masked assignments leave it.
+        factor = xp.where(sign > 0, etaplus,
+                          xp.where(sign < 0, etaminus, xp.where(sign == 0, 1.0, sign)))
+        step_size = xp.clip(state["step_size"] * factor, low, high)
+        g = xp.where(factor == etaminus, 0.0, g)
+        x = addcmul(x, xp.sign(g), step_size, -1)
+        return x, {"step": state["step"] + 1, "prev": g, "step_size": step_size}
+
+
+@dataclass(frozen=True, eq=False)
+class ASGD(Rule):
+    r"""ASGD: gradient descent with a decaying step, and the average of its iterates.
+
+    With :math:`g_t = \nabla f(x_{t-1}) + \lambda x_{t-1}`, :math:`\eta` = ``lr``,
+    :math:`\kappa` = ``lambd``, :math:`\alpha` = ``alpha``, :math:`t_0` = ``t0`` and
+    :math:`\lambda` = ``weight_decay``:
+
+    .. math::
+
+        x_t = (1 - \kappa \eta_{t-1})\, x_{t-1} - \eta_{t-1}\, g_t, \qquad
+        \bar x_t = \bar x_{t-1} + \mu_{t-1} (x_t - \bar x_{t-1}) \\
+        \eta_t = \frac{\eta}{(1 + \kappa \eta t)^{\alpha}}, \qquad
+        \mu_t = \frac{1}{\max(1, t - t_0)}
+
+    with :math:`\eta_0 = \eta` and :math:`\mu_0 = 1` (so :math:`\bar x_t = x_t` until step
+    :math:`t_0 + 1`; after it :math:`\bar x` is the running mean of the iterates since
+    :math:`t_0`). The parameters themselves are the plain iterates :math:`x_t`; the average
+    :math:`\bar x` is state (``ax``), to be copied into the model for evaluation. State:
+    ``step``, ``eta`` (:math:`\eta_t`), ``mu`` (:math:`\mu_t`), ``ax`` (:math:`\bar x`); the
+    scalars as zero-dimensional tensors beside tensors.
+
+    Conventions: torch.optim's. :math:`\eta_t` and :math:`\mu_t` are kept in torch's scalar
+    dtype (float32 unless the default dtype is float64) and read back from it; the decay
+    :math:`1 - \kappa\eta_{t-1}` is a second, L2-like shrinkage. ``eta`` starts at the ``lr``
+    of the first step; later, :math:`\eta_t` is computed from the current ``lr``, so a
+    scheduler acts with one step of delay. With the default :math:`t_0 = 10^6` no averaging
+    happens in a short run.
+
+    References: Polyak and Juditsky (1992), *Acceleration of stochastic approximation by
+    averaging*, SIAM J. Control Optim.; Ruppert (1988); Bottou (2012), *Stochastic gradient
+    descent tricks* (the step schedule); implementation: ``torch.optim.ASGD`` (single-tensor
+    path).
+    """
+
+    elementwise: ClassVar[bool] = True
+    lr: float = 1e-2
+    lambd: float = 1e-4
+    alpha: float = 0.75
+    t0: float = 1e6
+    weight_decay: float = 0.0
+    _: KW_ONLY
+    maximize: bool = False
+
+    def __post_init__(self):
+        _check_lr(self.lr)
+        _check("lambd", self.lambd)
+        _check("alpha", self.alpha)
+        _check("t0", self.t0)
+        _check("weight_decay", self.weight_decay)
+        _check_flag("maximize", self.maximize)
+
+    def init(self, x):
+        lr = _value(self.lr)
+        # A sweep over learning rates (numpy) keeps one eta per run.
+        eta = _scalar_state(x, lr) if np.ndim(lr) == 0 else np.asarray(lr, dtype=float)
+        return {"step": 0, "eta": eta, "mu": _scalar_state(x, 1.0), "ax": zeros_like(x)}
+
+    def step(self, x, g, state, grad_fn=None):
+        g = _l2(self, x, _prepare(self, x, g))
+        t = state["step"] + 1
+        eta = _value(state["eta"])
+        x = add(x * (1 - self.lambd * eta), g, -eta)
+        mu, ax = _item(state["mu"]), state["ax"]
+        if not isinstance(mu, numbers.Real):  # an array, or a tensor in compiled code
+            ax = _where(mu != 1, ax + (x - ax) * mu, x)
+        elif mu != 1:
+            ax = ax + (x - ax) * mu
+        else:
+            ax = copy(x)
+        lr = _value(self.lr)
+        return x, {
+            "step": t,
+            "eta": _like(state["eta"], lr / ((1 + self.lambd * lr * t) ** self.alpha)),
+            "mu": _like(state["mu"], 1 / _maximum(1, t - self.t0)),
+            "ax": ax,
+        }
