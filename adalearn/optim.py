@@ -53,6 +53,7 @@ __all__ = [
     "AdamWScheduleFree",
     "Rprop",
     "ASGD",
+    "LBFGS",
     "SoftBatch",
     "Combined",
 ]
@@ -643,3 +644,81 @@ class Rprop(_NamedOptimizer):
 
 class ASGD(_NamedOptimizer):
     rule_class = rules.ASGD
+
+
+class LBFGS(_NamedOptimizer):
+    """L-BFGS over all parameters as one vector, as ``torch.optim.LBFGS``: ``step(closure)``.
+
+    Each step evaluates the closure (which clears the gradients, computes the loss, calls
+    ``backward()`` and returns the loss) at least once and up to ``max_eval`` times. The
+    parameters are flattened into one vector, the rule's ``x``; the rule's ``value_and_grad``
+    writes a point into the parameters, calls the closure and gathers the gradients. Like
+    torch's, it takes one param group only, keeps its state on the first parameter, and
+    returns the loss of the closure's first call. ``compile=True`` is refused: the rule's loop
+    depends on the values it computes.
+    """
+
+    rule_class = rules.LBFGS
+
+    def __init__(self, params, *args, compile=False, **kwargs):
+        if compile:
+            raise ValueError(
+                "`compile` must be False for LBFGS: its iterations and line search branch on "
+                "the values they compute. Received: compile=True"
+            )
+        super().__init__(params, *args, **kwargs)
+        if len(self.param_groups) != 1:
+            raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
+
+    @property
+    def requires_closure(self) -> bool:
+        return True
+
+    def _params(self):
+        return [torch.view_as_real(p) if p.is_complex() else p
+                for p in self.param_groups[0]["params"]]
+
+    def _flat_grad(self):
+        views = []
+        for p in self.param_groups[0]["params"]:
+            grad = p.grad
+            if grad is None:
+                grad = torch.zeros_like(p)
+            elif grad.is_sparse:
+                grad = grad.to_dense()
+            views.append((torch.view_as_real(grad) if grad.is_complex() else grad).reshape(-1))
+        return torch.cat(views)
+
+    def _set(self, x):
+        offset = 0
+        for p in self._params():
+            p.copy_(x[offset : offset + p.numel()].view_as(p))
+            offset += p.numel()
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """Run up to ``max_iter`` L-BFGS iterations; return the closure's first loss."""
+        if closure is None:
+            raise TypeError(
+                "`closure` must be given to LBFGS.step: a function that clears the gradients, "
+                "recomputes the loss, calls backward() and returns the loss, as L-BFGS "
+                "evaluates the loss several times per step. Received: closure=None"
+            )
+        if len(self.param_groups) != 1:  # a group added after construction
+            raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
+        closure = torch.enable_grad()(closure)
+        rule = self._group_rule(0, self.param_groups[0])
+        params = self._params()
+        state = self.state[self.param_groups[0]["params"][0]]
+        loss = closure()
+        x = torch.cat([p.detach().reshape(-1) for p in params])
+
+        def value_and_grad(point):
+            self._set(point)
+            return float(closure()), self._flat_grad()
+
+        x, new_state = rule.step(x, self._flat_grad(), {**rule.init(x), **state},
+                                 value=float(loss), value_and_grad=value_and_grad)
+        self._set(x)
+        state.update(new_state)
+        return loss

@@ -71,6 +71,7 @@ __all__ = [
     "AdamWScheduleFree",
     "Rprop",
     "ASGD",
+    "LBFGS",
     "newton_schulz",
     "namespace",
     "zeros_like",
@@ -1661,3 +1662,273 @@ class ASGD(Rule):
             "mu": _like(state["mu"], 1 / _maximum(1, t - self.t0)),
             "ax": ax,
         }
+
+
+def _dot(a, b):
+    """The dot product of two vectors (``torch.dot`` on tensors, as torch.optim's L-BFGS)."""
+    return a.dot(b) if is_tensor(a) else np.dot(a, b)
+
+
+def _cubic_minimum(x1, f1, g1, x2, f2, g2, bounds=None):
+    """The minimiser of the cubic through two points with their values and slopes, clamped.
+
+    Within ``bounds`` (by default the interval between the points); the interval's middle
+    when the cubic has no minimum. The interpolation of Nocedal and Wright (2006), eq. 3.59.
+    """
+    if bounds is None:
+        bounds = (x1, x2) if x1 <= x2 else (x2, x1)
+    low, high = bounds
+    d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
+    discriminant = d1**2 - g1 * g2
+    if discriminant < 0:
+        return (low + high) / 2.0
+    d2 = namespace(discriminant).sqrt(discriminant)
+    if x1 <= x2:
+        point = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
+    else:
+        point = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
+    return min(max(point, low), high)
+
+
+def _strong_wolfe(value_and_grad, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1e-9,
+                  max_ls=25):
+    """A step length along ``d`` from ``x`` that satisfies the strong Wolfe conditions.
+
+    Nocedal and Wright's algorithms 3.5 (bracketing) and 3.6 (zoom), with cubic interpolation,
+    as torch.optim's L-BFGS runs them (after minFunc): at most ``max_ls`` evaluations beyond
+    the first, sufficient decrease with ``c1``, curvature with ``c2``. ``f``, ``g`` and ``gtd``
+    are the value, gradient and slope at ``t = 0``. Returns the value and gradient at the step
+    found, the step, and the number of evaluations.
+    """
+    d_norm = namespace(d).abs(d).max()
+    g = copy(g)
+    f_new, g_new = value_and_grad(add(x, d, t))
+    evaluations = 1
+    gtd_new = _dot(g_new, d)
+
+    # Bracketing: grow the step until an interval is known to hold a point that satisfies the
+    # conditions, or the current step satisfies them.
+    t_prev, f_prev, g_prev, gtd_prev = 0, f, g, gtd
+    done = False
+    ls_iter = 0
+    while ls_iter < max_ls:
+        too_far = f_new > (f + c1 * t * gtd) or (ls_iter > 1 and f_new >= f_prev)
+        if not too_far and abs(gtd_new) <= -c2 * gtd:
+            bracket, values, grads = [t], [f_new], [g_new]
+            done = True
+            break
+        if too_far or gtd_new >= 0:
+            bracket, values = [t_prev, t], [f_prev, f_new]
+            grads, slopes = [g_prev, copy(g_new)], [gtd_prev, gtd_new]
+            break
+        step = _cubic_minimum(t_prev, f_prev, gtd_prev, t, f_new, gtd_new,
+                              bounds=(t + 0.01 * (t - t_prev), t * 10))
+        t_prev, f_prev, g_prev, gtd_prev = t, f_new, copy(g_new), gtd_new
+        t = step
+        f_new, g_new = value_and_grad(add(x, d, t))
+        evaluations += 1
+        gtd_new = _dot(g_new, d)
+        ls_iter += 1
+    if ls_iter == max_ls:
+        bracket, values, grads = [0, t], [f, f_new], [g, g_new]
+
+    # Zoom: shrink the interval, keeping its low end the lowest point seen.
+    insufficient = False
+    low, high = (0, 1) if values[0] <= values[-1] else (1, 0)
+    while not done and ls_iter < max_ls:
+        if abs(bracket[1] - bracket[0]) * d_norm < tolerance_change:
+            break
+        t = _cubic_minimum(bracket[0], values[0], slopes[0], bracket[1], values[1], slopes[1])
+        top, bottom = max(bracket), min(bracket)
+        margin = 0.1 * (top - bottom)
+        if min(top - t, t - bottom) < margin:
+            # Near an end: after a second such step, or on the end itself, move a tenth in.
+            if insufficient or t >= top or t <= bottom:
+                t = top - margin if abs(t - top) < abs(t - bottom) else bottom + margin
+                insufficient = False
+            else:
+                insufficient = True
+        else:
+            insufficient = False
+        f_new, g_new = value_and_grad(add(x, d, t))
+        evaluations += 1
+        gtd_new = _dot(g_new, d)
+        ls_iter += 1
+        if f_new > (f + c1 * t * gtd) or f_new >= values[low]:
+            bracket[high], values[high], grads[high], slopes[high] = t, f_new, copy(g_new), gtd_new
+            low, high = (0, 1) if values[0] <= values[1] else (1, 0)
+            continue
+        if abs(gtd_new) <= -c2 * gtd:
+            done = True
+        elif gtd_new * (bracket[high] - bracket[low]) >= 0:
+            bracket[high], values[high] = bracket[low], values[low]
+            grads[high], slopes[high] = grads[low], slopes[low]
+        bracket[low], values[low], grads[low], slopes[low] = t, f_new, copy(g_new), gtd_new
+    return values[low], grads[low], bracket[low], evaluations
+
+
+@dataclass(frozen=True, eq=False)
+class LBFGS(Rule):
+    r"""L-BFGS: a quasi-Newton step from the last few gradient differences.
+
+    ``x`` is one vector (an array of any shape is taken as its flattened elements). With
+    :math:`s_i = x_{i+1} - x_i` and :math:`y_i = g_{i+1} - g_i` for the last :math:`m` =
+    ``history_size`` iterations (those with :math:`y_i^\top s_i > 10^{-10}`), the direction is
+    :math:`d = -H g`, where :math:`H` is the BFGS inverse-Hessian estimate built from those
+    pairs, starting from :math:`H_0 = \gamma I` with :math:`\gamma = y^\top s / y^\top y` of the
+    newest pair. It is computed without forming :math:`H` (the two-loop recursion,
+    :math:`O(mn)`):
+
+    .. math::
+
+        q \leftarrow -g; \quad \text{for } i = \text{newest} \dots \text{oldest}:\
+            a_i = \rho_i s_i^\top q,\ q \leftarrow q - a_i y_i \\
+        r \leftarrow \gamma q; \quad \text{for } i = \text{oldest} \dots \text{newest}:\
+            b_i = \rho_i y_i^\top r,\ r \leftarrow r + (a_i - b_i) s_i; \qquad d = r
+
+    with :math:`\rho_i = 1 / y_i^\top s_i`. The step is :math:`x \leftarrow x + t d` with
+    :math:`t` = ``lr`` (the very first one :math:`t = \eta \min(1, 1/\lVert g \rVert_1)`, as
+    there is no curvature yet), or, with ``line_search_fn="strong_wolfe"``, the step length
+    that a line search finds. One ``step`` is one call of torch.optim's ``LBFGS.step``: up to
+    ``max_iter`` such iterations and ``max_eval`` function evaluations, stopped early when the
+    largest gradient entry is at most ``tolerance_grad``, or the step, the slope along
+    :math:`d` or the change of the loss falls below ``tolerance_change``.
+
+    Calling it. Beyond the gradient ``g`` at ``x``, L-BFGS needs values and more gradients:
+    ``step(x, g, state, value=f(x), value_and_grad=fn)``, where ``fn(x)`` returns the pair
+    ``(f(x), ∇f(x))`` (``grad_fn`` is not used). ``value_and_grad`` is required unless
+    ``max_iter=1`` and there is no line search; that configuration takes exactly one gradient
+    per step, as every other rule does, and is the stochastic L-BFGS of a training loop.
+    :class:`adalearn.optim.LBFGS` passes a function that sets the parameters and calls the
+    closure. The rule is not elementwise, not batched over leading dimensions, and runs eagerly
+    (its loop depends on the values it computes).
+
+    State, torch.optim's: ``func_evals``, ``n_iter`` (iterations over all steps), ``d``,
+    ``t``, ``old_dirs`` (the :math:`y_i`), ``old_stps`` (the :math:`s_i`), ``ro``
+    (:math:`\rho_i`), ``H_diag`` (:math:`\gamma`), ``prev_flat_grad`` and ``prev_loss``; the
+    scratch list ``al`` of torch's is not kept.
+
+    Conventions: torch.optim's, including that the line search uses its default
+    ``tolerance_change`` of :math:`10^{-9}`, not the rule's, and that the curvature condition
+    uses :math:`c_1 = 10^{-4}`, :math:`c_2 = 0.9`.
+
+    References: Liu and Nocedal (1989), *On the limited memory BFGS method for large scale
+    optimization*, Math. Programming 45; Nocedal and Wright (2006), *Numerical Optimization*,
+    chapters 3 and 7; implementation: ``torch.optim.LBFGS`` (after Schmidt's minFunc).
+    """
+
+    lr: float = 1.0
+    max_iter: int = 20
+    max_eval: int | None = None
+    tolerance_grad: float = 1e-7
+    tolerance_change: float = 1e-9
+    history_size: int = 100
+    line_search_fn: str | None = None
+
+    def __post_init__(self):
+        _check_lr(self.lr)
+        _check_integer("max_iter", self.max_iter, 1)
+        if self.max_eval is None:
+            object.__setattr__(self, "max_eval", self.max_iter * 5 // 4)
+        _check_integer("max_eval", self.max_eval, 1)
+        _check("tolerance_grad", self.tolerance_grad)
+        _check("tolerance_change", self.tolerance_change)
+        _check_integer("history_size", self.history_size, 1)
+        if self.line_search_fn not in (None, "strong_wolfe"):
+            raise ValueError(
+                "`line_search_fn` must be None or 'strong_wolfe'. "
+                f"Received: line_search_fn={self.line_search_fn!r}"
+            )
+
+    def init(self, x):
+        return {"func_evals": 0, "n_iter": 0}
+
+    def direction(self, g, state):
+        """The L-BFGS direction :math:`-Hg` (the two-loop recursion) and the updated memory.
+
+        ``state`` holds the previous direction ``d``, step ``t`` and gradient
+        ``prev_flat_grad``; the pair :math:`(s, y)` they give joins the memory when
+        :math:`y^\\top s > 10^{-10}`. Returns ``d`` and the new ``old_dirs``, ``old_stps``,
+        ``ro`` and ``H_diag``.
+        """
+        if state["n_iter"] == 1:
+            return -g, {"old_dirs": [], "old_stps": [], "ro": [], "H_diag": 1}
+        old_dirs, old_stps, ro = state["old_dirs"], state["old_stps"], state["ro"]
+        scale = state["H_diag"]
+        y = g - state["prev_flat_grad"]
+        s = state["d"] * state["t"]
+        ys = _dot(y, s)
+        if ys > 1e-10:
+            keep = 1 if len(old_dirs) == self.history_size else 0
+            old_dirs, old_stps = [*old_dirs[keep:], y], [*old_stps[keep:], s]
+            ro = [*ro[keep:], 1.0 / ys]
+            scale = ys / _dot(y, y)
+        q = -g
+        a = [None] * len(old_dirs)
+        for i in reversed(range(len(old_dirs))):
+            a[i] = _dot(old_stps[i], q) * ro[i]
+            q = add(q, old_dirs[i], -a[i])
+        r = q * scale
+        for i in range(len(old_dirs)):
+            b = _dot(old_dirs[i], r) * ro[i]
+            r = add(r, old_stps[i], a[i] - b)
+        return r, {"old_dirs": old_dirs, "old_stps": old_stps, "ro": ro, "H_diag": scale}
+
+    def step(self, x, g, state, grad_fn=None, *, value=None, value_and_grad=None):
+        if (value is None or value_and_grad is None) and (
+            self.max_iter > 1 or self.line_search_fn is not None
+        ):
+            raise TypeError(
+                "`value` and `value_and_grad` must be given to LBFGS.step: the loss at x and a "
+                "function that returns the loss and its gradient at a point, as L-BFGS "
+                f"evaluates the loss again with max_iter={self.max_iter} and "
+                f"line_search_fn={self.line_search_fn!r}. "
+                f"Received: value={value!r}, value_and_grad={value_and_grad!r}"
+            )
+        shape = x.shape
+        x, g = x.reshape(-1), _prepare(self, x, g).reshape(-1)
+        abs_ = namespace(x, g).abs
+        # A tensor lr is kept as the object itself: torch's state["t"] is then that tensor,
+        # which a scheduler changes in place before the next step's s = d t reads it.
+        lr = self.lr
+        state = {**state, "func_evals": state["func_evals"] + 1}
+        loss, evaluations = value, 1
+        if abs_(g).max() <= self.tolerance_grad:
+            return x.reshape(shape), state
+        n_iter = 0
+        while n_iter < self.max_iter:
+            n_iter += 1
+            state["n_iter"] += 1
+            d, memory = self.direction(g, state)
+            state.update(memory, d=d, prev_flat_grad=copy(g), prev_loss=loss)
+            t = min(1.0, 1.0 / abs_(g).sum()) * lr if state["n_iter"] == 1 else lr
+            state["t"] = t
+            gtd = _dot(g, d)
+            if gtd > -self.tolerance_change:
+                break
+            more = 0
+            if self.line_search_fn is not None:
+                loss, g, t, more = _strong_wolfe(value_and_grad, x, t, d, loss, g, gtd,
+                                                 max_ls=self.max_eval - evaluations)
+                state["t"] = t
+                x = add(x, d, t)
+                converged = abs_(g).max() <= self.tolerance_grad
+            else:
+                x = add(x, d, t)
+                converged = False
+                if n_iter != self.max_iter:
+                    # Not after the last iteration: the next step evaluates there anyway.
+                    loss, g = value_and_grad(x)
+                    converged = abs_(g).max() <= self.tolerance_grad
+                    more = 1
+            evaluations += more
+            state["func_evals"] += more
+            if (
+                n_iter == self.max_iter
+                or evaluations >= self.max_eval
+                or converged
+                or abs_(d * t).max() <= self.tolerance_change
+                or abs(loss - state["prev_loss"]) < self.tolerance_change
+            ):
+                break
+        return x.reshape(shape), state
