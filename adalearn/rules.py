@@ -72,6 +72,8 @@ __all__ = [
     "Rprop",
     "ASGD",
     "LBFGS",
+    "Shampoo",
+    "SOAP",
     "newton_schulz",
     "namespace",
     "zeros_like",
@@ -1932,3 +1934,435 @@ class LBFGS(Rule):
             ):
                 break
         return x.reshape(shape), state
+
+
+# The matrix preconditioners. Their linear algebra runs on numpy or torch through these helpers;
+# on tensors each is the operation pytorch-optimizer calls, so that the results are its own.
+
+
+def _check_reference(name, value, message, positive=False):
+    """pytorch-optimizer's checks: its messages, as ValueErrors."""
+    _as_real_array(name, value)
+    if np.any(np.asarray(value) <= 0) if positive else np.any(np.asarray(value) < 0):
+        raise ValueError(message)
+
+
+def _reject_complex_matrix(rule, x):
+    """pytorch-optimizer's refusal of complex parameters, in its words, as torch's error type."""
+    if x.is_complex() if is_tensor(x) else np.iscomplexobj(x):
+        raise RuntimeError(f"{rule.name} does not support complex parameter.")
+
+
+def _eye(x, n):
+    """The ``n`` × ``n`` identity in the dtype and on the device of ``x``."""
+    if is_tensor(x):
+        return namespace(x).eye(n, dtype=x.dtype, device=x.device)
+    return np.eye(n, dtype=x.dtype)
+
+
+def _permute(x, order):
+    return x.permute(*order) if is_tensor(x) else np.transpose(x, order)
+
+
+def _unfold(x, axis):
+    """The mode-``axis`` unfolding: that axis first, the others flattened, row-major."""
+    moved = x.movedim(axis, 0) if is_tensor(x) else np.moveaxis(x, axis, 0)
+    return moved.reshape(x.shape[axis], -1)
+
+
+def _inverse_root(matrix, power):
+    """:math:`M^{-1/p}` of a symmetric positive semi-definite ``matrix``, by an SVD.
+
+    The SVD runs in float64 for float64 input and in float32 otherwise, as
+    pytorch-optimizer's ``compute_power_svd``.
+    """
+    if is_tensor(matrix):
+        torch = namespace(matrix)
+        dtype = torch.float64 if matrix.dtype == torch.float64 else torch.float32
+        u, s, vh = torch.linalg.svd(matrix.to(dtype), full_matrices=False)
+        return ((u * s.pow(-1.0 / power).unsqueeze(-2)) @ vh).to(matrix.dtype)
+    dtype = np.float64 if matrix.dtype == np.float64 else np.float32
+    u, s, vh = np.linalg.svd(matrix.astype(dtype), full_matrices=False)
+    return ((u * (s ** (-1.0 / power))[None, :]) @ vh).astype(matrix.dtype)
+
+
+@dataclass(frozen=True, eq=False)
+class Shampoo(Rule):
+    r"""Shampoo: one preconditioner per dimension of a tensor, a Kronecker factor each.
+
+    With :math:`G_t` the gradient of a matrix :math:`X` of shape :math:`m \times n`,
+    :math:`\eta` = ``lr`` and :math:`\epsilon` = ``matrix_eps``:
+
+    .. math::
+
+        L_t = L_{t-1} + G_t G_t^\top, \qquad R_t = R_{t-1} + G_t^\top G_t, \qquad
+        L_0 = \epsilon I_m,\ R_0 = \epsilon I_n \\
+        X_t = X_{t-1} - \eta\, L_t^{-1/4}\, G_t\, R_t^{-1/4}
+
+    :math:`L_t` and :math:`R_t` hold :math:`m^2 + n^2` numbers where full-matrix AdaGrad,
+    :math:`(\epsilon I + \sum_s g_s g_s^\top)^{-1/2} g_t` with :math:`g = \operatorname{vec}
+    G`, holds :math:`(mn)^2`. Since :math:`\sum_s g_s g_s^\top \preceq r\, (L_t^{1/2} \otimes
+    R_t^{1/2})` for gradients of rank at most :math:`r`, the Kronecker product of the two
+    fourth roots is that square root's stand-in (Gupta, Koren and Singer, Lemma 8). A tensor of
+    order :math:`k` gets one factor per dimension, :math:`H_{i,t} = H_{i,t-1} + G_{(i)}
+    G_{(i)}^\top` (:math:`G_{(i)}` the mode-:math:`i` unfolding), each applied with the power
+    :math:`-1/(2k)`; a vector (:math:`k = 1`) is full-matrix AdaGrad,
+    :math:`(\epsilon I + \sum_s g_s g_s^\top)^{-1/2} g_t`. State: ``step``,
+    ``momentum_buffer`` and, per dimension :math:`i`, ``pre_cond_i`` (:math:`H_i`) and
+    ``inv_pre_cond_i`` (:math:`H_i^{-1/2k}`).
+
+    The roots come from an SVD (float64 for float64 parameters, float32 otherwise) every
+    ``preconditioning_compute_steps`` steps (until the first such step the roots are zero and
+    the parameters do not move). On numpy and on torch alike; the step is not elementwise.
+
+    Conventions: pytorch-optimizer's ``Shampoo`` (4.1.0), which adds to the paper's algorithm:
+
+    - ``momentum`` :math:`\mu` mixes the gradient with the *previous update*:
+      :math:`\tilde G_t = (1 - \mu) G_t + \mu\, U_{t-1}`, where :math:`U_{t-1}` is last step's
+      preconditioned direction (``momentum_buffer``, which holds the update even without
+      momentum; the first is :math:`G_1`, taken before ``maximize`` negates it).
+      :math:`\tilde G_t`, after weight decay, is both accumulated into the factors and
+      preconditioned.
+    - ``weight_decay`` :math:`\lambda` adds :math:`\lambda X` to the gradient, or with
+      ``weight_decouple`` multiplies :math:`X` by :math:`1 - \eta\lambda` first (by
+      :math:`1 - \lambda` with ``fixed_decay``).
+
+    References: Gupta, Koren and Singer (2018), *Shampoo: preconditioned stochastic tensor
+    optimization*, ICML; implementation: ``pytorch_optimizer.Shampoo`` (kozistr/
+    pytorch_optimizer).
+    """
+
+    lr: float = 1e-3
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    weight_decouple: bool = False
+    fixed_decay: bool = False
+    preconditioning_compute_steps: int = 1
+    matrix_eps: float = 1e-6
+    _: KW_ONLY
+    maximize: bool = False
+
+    def __post_init__(self):
+        _check_reference("lr", self.lr, f"learning rate must be positive. ({self.lr} > 0)")
+        momentum = _as_real_array("momentum", self.momentum)
+        if np.any(momentum < 0) or np.any(momentum >= 1):
+            raise ValueError("momentum must be in the range [0.0, 1.0)")
+        _check_reference("weight_decay", self.weight_decay, "weight_decay must be non-negative")
+        _check_flag("weight_decouple", self.weight_decouple)
+        _check_flag("fixed_decay", self.fixed_decay)
+        steps = self.preconditioning_compute_steps
+        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral):
+            raise TypeError(
+                "`preconditioning_compute_steps` must be an integer. "
+                f"Received: preconditioning_compute_steps={steps!r}"
+            )
+        if steps < 1:
+            raise ValueError(f"preconditioning_compute_steps must be positive. ({steps} > 0)")
+        _check_reference("matrix_eps", self.matrix_eps, "matrix_eps must be non-negative")
+        _check_flag("maximize", self.maximize)
+
+    def init(self, x):
+        state = {"step": 0}
+        if _any_nonzero(self.momentum):
+            state["momentum_buffer"] = None  # the first gradient, at the first step
+        for i, n in enumerate(x.shape):
+            state[f"pre_cond_{i}"] = _eye(x, n) * self.matrix_eps
+            state[f"inv_pre_cond_{i}"] = zeros_like(_eye(x, n))
+        return state
+
+    def step(self, x, g, state, grad_fn=None):
+        _reject_complex_matrix(self, x)
+        first = g
+        g = _prepare(self, x, g)
+        t = state["step"] + 1
+        new = {"step": t}
+        if _any_nonzero(self.momentum):
+            buffer = state["momentum_buffer"]
+            g = lerp(g, first if buffer is None else buffer, self.momentum)
+        if _any_nonzero(self.weight_decay):
+            if self.weight_decouple:
+                x = x * (1.0 - self.weight_decay * (1.0 if self.fixed_decay else self.lr))
+            else:
+                g = add(g, x, self.weight_decay)
+        shape, order = g.shape, len(g.shape)
+        statistics = g
+        for i, n in enumerate(shape):
+            unfolded = _unfold(statistics, i)
+            factor = new[f"pre_cond_{i}"] = _addmm(state[f"pre_cond_{i}"], unfolded, unfolded.T)
+            root = state[f"inv_pre_cond_{i}"]
+            if t % self.preconditioning_compute_steps == 0:
+                root = _inverse_root(factor, 2 * order)
+            new[f"inv_pre_cond_{i}"] = root
+            # Dimension i to the front, multiplied from the left (the last from the right).
+            g = _swap(g, 0, i)
+            swapped = g.shape
+            g = g.reshape(n, -1)
+            g = (g.T @ root).reshape(shape) if i == order - 1 else (root @ g).reshape(swapped)
+        new["momentum_buffer"] = g
+        return add(x, g, -self.lr), new
+
+
+def _swap(x, a, b):
+    return x.transpose(a, b) if is_tensor(x) else np.swapaxes(x, a, b)
+
+
+def _merged_shape(shape, max_dim):
+    """pytorch-optimizer's ``merge_small_dims``: neighbouring dimensions multiplied together
+    while their product stays at most ``max_dim``; all of them in one when they fit (where the
+    reference returns ``[1]`` and then fails to reshape)."""
+    merged, product = [], 1
+    for n in shape:
+        product *= n
+        if product > max_dim:
+            merged.append(product // n)
+            product = n
+    merged.append(product)
+    return merged
+
+
+def _take(x, indices, axis):
+    return x.index_select(axis, indices) if is_tensor(x) else np.take(x, indices, axis=axis)
+
+
+def _eigenvectors(matrix):
+    """The eigenvectors of a symmetric matrix, by eigenvalue from the largest down."""
+    shifted = matrix + 1e-30 * _eye(matrix, matrix.shape[0])
+    if is_tensor(matrix):
+        return namespace(matrix).flip(namespace(matrix).linalg.eigh(shifted)[1], dims=[1])
+    return np.linalg.eigh(shifted)[1][:, ::-1].copy()
+
+
+def _qr_in_float32(matrix):
+    """The Q of a QR factorisation computed in float32, returned in ``matrix``'s dtype."""
+    if is_tensor(matrix):
+        torch = namespace(matrix)
+        return torch.linalg.qr(matrix.to(torch.float32))[0].to(matrix.dtype)
+    return np.linalg.qr(matrix.astype(np.float32))[0].astype(matrix.dtype)
+
+
+def _descending(values):
+    if is_tensor(values):
+        return namespace(values).argsort(values, descending=True)
+    return np.argsort(-values, kind="stable")
+
+
+@dataclass(frozen=True, eq=False)
+class SOAP(Rule):
+    r"""SOAP: Adam run in the eigenbasis of Shampoo's preconditioner, refreshed now and then.
+
+    For a matrix :math:`X` with gradient :math:`G_t`, :math:`\eta` = ``lr``,
+    :math:`(\beta_1, \beta_2)` = ``betas``, :math:`\beta_s` = ``shampoo_beta`` (by default
+    :math:`\beta_2`), :math:`\epsilon` = ``eps``, :math:`\lambda` = ``weight_decay`` and
+    :math:`f` = ``precondition_frequency``:
+
+    .. math::
+
+        L_t = \beta_s L_{t-1} + (1 - \beta_s)\, G_t G_t^\top, \qquad
+        R_t = \beta_s R_{t-1} + (1 - \beta_s)\, G_t^\top G_t \\
+        \tilde G_t = Q_L^\top G_t Q_R, \qquad
+        M_t = \beta_1 M_{t-1} + (1 - \beta_1)\, G_t, \qquad
+        V_t = \beta_2 V_{t-1} + (1 - \beta_2)\, \tilde G_t^{\,2} \\
+        X_t = (1 - \eta\lambda)\Big(X_{t-1} - \eta\,
+              \frac{\sqrt{1 - \beta_2^{k}}}{1 - \beta_1^{k}}\;
+              Q_L \frac{Q_L^\top M_t Q_R}{\sqrt{V_t} + \epsilon} Q_R^\top\Big)
+
+    where :math:`Q_L, Q_R` are the eigenvectors of :math:`L, R`. Shampoo's update
+    :math:`L^{-1/4} G R^{-1/4}` rescales :math:`G` in that basis by fixed powers of the
+    eigenvalues; SOAP instead runs Adam on the rotated coordinates, so each gets the scale of
+    its own running second moment :math:`V` and the basis can go stale for a while: it is
+    refreshed every :math:`f` steps, by one step of power iteration and a QR factorisation,
+    :math:`Q \leftarrow \operatorname{qr}(L\,Q)` (columns ordered by the estimated
+    eigenvalues :math:`\operatorname{diag}(Q^\top L Q)`, with :math:`V`'s coordinates reordered
+    alike). The first step only starts the factors and computes :math:`Q` by an eigen
+    decomposition, so that the projection never uses the gradient it projects; :math:`k` is
+    the number of steps before the current one. A tensor of order :math:`k` has one factor per
+    dimension of at most ``max_precondition_dim`` (larger ones are left in place); a vector is
+    plain Adam unless ``precondition_1d``; ``merge_dims`` first merges neighbouring small
+    dimensions (with ``data_format="channels_last"`` a 4-D tensor is taken as NHWC). State:
+    ``step``, ``exp_avg`` (:math:`M`, in the original coordinates), ``exp_avg_sq``
+    (:math:`V`, in the rotated ones), ``GG`` (the factors; ``[]`` where a dimension has none),
+    ``Q`` (their bases), and the ``precondition_frequency`` and ``shampoo_beta`` of the first
+    step.
+
+    On numpy and on torch; not elementwise. The eigen and QR decompositions are LAPACK's on
+    either, and where a factor has repeated eigenvalues (a rank-deficient :math:`L` or
+    :math:`R`, as early in training for a matrix that is not square) its eigenvectors are any
+    basis of that eigenspace, which the diagonal :math:`V` then depends on: numpy and torch
+    then agree only in distribution, and torch agrees with pytorch-optimizer because it makes
+    the same calls on the same numbers.
+
+    Conventions: pytorch-optimizer's ``SOAP`` (4.1.0), a port of the authors' first release,
+    with its names (``max_precondition_dim``, ``normalize_gradient``; the authors'
+    ``max_precond_dim``, ``normalize_grads``) and defaults, and where it differs from that
+    release:
+
+    - ``shampoo_beta=None`` (the authors': ``-1``) uses :math:`\beta_2`; the factors keep the
+      gradient's dtype (the authors' float32) and their first eigen decomposition runs in it;
+      the QR refresh runs in float32, as in both.
+    - the step count and the bias correction belong to the param group; ``merge_dims`` uses
+      pytorch-optimizer's merging rule, except that a tensor whose dimensions all merge into
+      one keeps that one dimension and a vector is never merged (where the reference fails).
+    - ``normalize_gradient`` divides the update by its RMS plus ``eps`` (the authors' plus
+      :math:`10^{-30}`).
+
+    The paper (Algorithm 1) keeps :math:`M` in the rotated basis, projects it at every
+    refresh, and describes the same schedule of refreshes; the authors' later releases do so.
+
+    References: Vyas, Morwani, Zhao, Kwun, Shapira, Brandfonbrener, Janson and Kakade (2025),
+    *SOAP: improving and stabilizing Shampoo using Adam*, ICLR (arXiv:2409.11321);
+    implementation: ``pytorch_optimizer.SOAP`` (kozistr/pytorch_optimizer), after
+    nikhilvyas/SOAP.
+    """
+
+    lr: float = 3e-3
+    betas: tuple[float, float] = (0.95, 0.95)
+    shampoo_beta: float | None = None
+    weight_decay: float = 1e-2
+    precondition_frequency: int = 10
+    max_precondition_dim: int = 10000
+    merge_dims: bool = False
+    precondition_1d: bool = False
+    correct_bias: bool = True
+    normalize_gradient: bool = False
+    data_format: str = "channels_first"
+    eps: float = 1e-8
+    _: KW_ONLY
+    maximize: bool = False
+
+    def __post_init__(self):
+        _check_reference("lr", self.lr, f"learning rate must be positive. ({self.lr} > 0)")
+        _check_pair("betas", self.betas, "(beta1, beta2)")
+        for index, beta in enumerate(self.betas):
+            value = _as_real_array("betas", beta)
+            if np.any(value < 0) or np.any(value >= 1):
+                raise ValueError(f"beta{index + 1} must be in the range [0.0, 1.0)")
+        if self.shampoo_beta is not None:
+            _check_reference("shampoo_beta", self.shampoo_beta,
+                             "shampoo_beta must be non-negative")
+        _check_reference("weight_decay", self.weight_decay, "weight_decay must be non-negative")
+        for name in ("precondition_frequency", "max_precondition_dim"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise TypeError(f"`{name}` must be an integer. Received: {name}={value!r}")
+            if value <= 0:
+                raise ValueError(f"{name} must be positive")
+        for name in ("merge_dims", "precondition_1d", "correct_bias", "normalize_gradient",
+                     "maximize"):
+            _check_flag(name, getattr(self, name))
+        if self.data_format not in ("channels_first", "channels_last"):
+            raise ValueError(
+                "`data_format` must be 'channels_first' or 'channels_last'. "
+                f"Received: data_format={self.data_format!r}"
+            )
+        _check_reference("eps", self.eps, "eps must be non-negative")
+        object.__setattr__(self, "betas", tuple(self.betas))
+
+    def _nhwc(self, x):
+        return self.data_format == "channels_last" and x.ndim == 4
+
+    def _merge(self, x):
+        """``x`` as the preconditioners see it: NCHW, small dimensions merged if asked."""
+        if not self.merge_dims or x.ndim < 2:
+            return x
+        if self._nhwc(x):
+            x = _permute(x, (0, 3, 1, 2))
+        return x.reshape(_merged_shape(x.shape, self.max_precondition_dim))
+
+    def _unmerge(self, merged, like):
+        """The inverse of :meth:`_merge` for a tensor shaped like ``like``."""
+        if not self.merge_dims or like.ndim < 2:
+            return merged
+        if self._nhwc(like):
+            n, h, w, c = like.shape
+            return _permute(merged.reshape(n, c, h, w), (0, 2, 3, 1))
+        return merged.reshape(like.shape)
+
+    def _factored(self, x):
+        """Which dimensions of the merged ``x`` get a factor."""
+        if x.ndim == 1:
+            return [self.precondition_1d and x.shape[0] <= self.max_precondition_dim]
+        return [n <= self.max_precondition_dim for n in self._merge(x).shape]
+
+    def init(self, x):
+        factors = []
+        for has, n in zip(self._factored(x), self._merge(x).shape, strict=True):
+            factors.append(zeros_like(_eye(x, n)) if has else [])
+        beta = self.betas[1] if self.shampoo_beta is None else self.shampoo_beta
+        return {"step": 0, "exp_avg": zeros_like(x), "exp_avg_sq": zeros_like(x),
+                "GG": factors, "Q": None,
+                "precondition_frequency": self.precondition_frequency, "shampoo_beta": beta}
+
+    def project(self, x, bases, back=False):
+        """``x`` in the eigenbasis (:math:`Q_L^\\top X Q_R`), or back from it (``back``)."""
+        rotated = self._merge(x)
+        for basis in bases:
+            if len(basis) > 0:
+                rotated = namespace(x).tensordot(rotated, basis, ([0], [1 if back else 0]))
+            else:  # no factor: move the dimension to the end, as tensordot does
+                rotated = _permute(rotated, (*range(1, rotated.ndim), 0))
+        return self._unmerge(rotated, x)
+
+    def _update_factors(self, g, state, count):
+        """The factors after gradient ``g``; new bases at first and every refresh."""
+        beta = state["shampoo_beta"]
+        factors, bases, second = list(state["GG"]), state["Q"], state["exp_avg_sq"]
+        if g.ndim == 1:
+            if len(factors[0]) > 0:
+                factors[0] = lerp(factors[0], g[:, None] @ g[None, :], 1.0 - beta)
+        else:
+            merged = self._merge(g)
+            for i in range(merged.ndim):
+                if len(factors[i]) > 0:
+                    others = [*range(i), *range(i + 1, merged.ndim)]
+                    outer = namespace(g).tensordot(merged, merged, (others, others))
+                    factors[i] = lerp(factors[i], outer, 1.0 - beta)
+        if bases is None:
+            bases = [_eigenvectors(f) if len(f) > 0 else [] for f in factors]
+        if count > 0 and count % state["precondition_frequency"] == 0:
+            bases, second = self._refresh(factors, bases, second)
+        return factors, bases, second
+
+    def _refresh(self, factors, bases, second):
+        """One power iteration and a QR per factor; :math:`V`'s coordinates follow the order."""
+        merged = self._merge(second)
+        new = []
+        for axis, (factor, basis) in enumerate(zip(factors, bases, strict=True)):
+            if len(factor) == 0:
+                new.append([])
+                continue
+            product = factor @ basis
+            order = _descending((basis * product).sum(0))
+            merged = _take(merged, order, axis)
+            new.append(_qr_in_float32(_take(product, order, 1)))
+        return new, self._unmerge(merged, second)
+
+    def step(self, x, g, state, grad_fn=None):
+        _reject_complex_matrix(self, x)
+        g = _prepare(self, x, g)
+        xp = namespace(x, g)
+        count = state["step"]
+        new = dict(state, step=count + 1)
+        if state["Q"] is None:
+            new["GG"], new["Q"], new["exp_avg_sq"] = self._update_factors(g, state, count)
+            if count == 0:  # the first step only starts the factors and the bases
+                return x, new
+            state = new
+        beta1, beta2 = self.betas
+        step_size = self.lr
+        if self.correct_bias:
+            step_size = step_size * (math.sqrt(1.0 - math.pow(beta2, count))
+                                     / (1.0 - math.pow(beta1, count)))
+        bases = state["Q"]
+        rotated = self.project(g, bases)
+        m = new["exp_avg"] = lerp(state["exp_avg"], g, 1.0 - beta1)
+        v = lerp(state["exp_avg_sq"], rotated * rotated, 1.0 - beta2)
+        update = self.project(self.project(m, bases) / (xp.sqrt(v) + self.eps), bases, back=True)
+        if self.normalize_gradient:
+            update = update / (xp.sqrt(xp.mean(update * update)) + self.eps)
+        x = add(x, update, -step_size)
+        if _any_nonzero(self.weight_decay):
+            x = x * (1.0 - self.weight_decay * self.lr)
+        new["GG"], new["Q"], new["exp_avg_sq"] = self._update_factors(
+            g, {**state, "exp_avg_sq": v}, count
+        )
+        return x, new
