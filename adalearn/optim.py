@@ -54,6 +54,9 @@ __all__ = [
     "Rprop",
     "ASGD",
     "LBFGS",
+    "Shampoo",
+    "SOAP",
+    "Prodigy",
     "SoftBatch",
     "Combined",
 ]
@@ -721,4 +724,181 @@ class LBFGS(_NamedOptimizer):
                                  value=float(loss), value_and_grad=value_and_grad)
         self._set(x)
         state.update(new_state)
+        return loss
+
+
+def _matrix_update(rule, x, g, state, *decisions):
+    """A matrix rule's update, out of place: what ``compile=True`` compiles for it."""
+    return rule.update(x, g, state, *decisions)
+
+
+class _PerGroupCount:
+    """For a named optimizer that counts steps per param group (``group["step"]``), as
+    pytorch-optimizer's do, and runs its rule parameter by parameter.
+
+    Each parameter's state is the rule's without ``"step"``; the rule is handed the group's
+    count of earlier steps. ``compile=True`` compiles the rule's ``update`` (the step without
+    its count, the step-dependent numbers passed in as a tensor and a flag), once for all
+    shapes, with the learning rate an input so that a scheduler does not recompile it.
+    """
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """Update every parameter that has a gradient; return the closure's loss, if any."""
+        group_rules = [self._group_rule(i, group) for i, group in enumerate(self.param_groups)]
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for index, (rule, group) in enumerate(zip(group_rules, self.param_groups, strict=True)):
+            group["step"] = group.get("step", 0) + 1
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse:
+                    raise RuntimeError(f"{rule.name} does not support sparse gradient.")
+                stored = self.state[p]
+                state = {**(stored or rule.init(p.detach())), "step": group["step"] - 1}
+                x, new = self._update(index, rule, p, state)
+                p.copy_(x)
+                merged = {**state, **new}
+                del merged["step"]
+                stored.update(merged)
+        return loss
+
+    def _compiled(self, index, rule, p, state, *decisions):
+        """``rule.update`` compiled, with the group's learning rate as a tensor input."""
+        if getattr(self, "_compiled_update", None) is None:
+            self._compiled_update = _engine._compile(_matrix_update)
+        return self._compiled_update(self._engine.prepare(index, rule), p.detach(), p.grad,
+                                     {k: v for k, v in state.items() if k != "step"}, *decisions)
+
+
+class Shampoo(_PerGroupCount, _NamedOptimizer):
+    """Shampoo as ``pytorch_optimizer.Shampoo`` (4.1.0): its arguments, defaults, state keys,
+    step count per param group (``group["step"]``) and numbers."""
+
+    rule_class = rules.Shampoo
+
+    def _update(self, index, rule, p, state):
+        if not self.compile:
+            return rule.step(p.detach(), p.grad, state)
+        refresh = (state["step"] + 1) % rule.preconditioning_compute_steps == 0
+        return self._compiled(index, rule, p, state, refresh)
+
+
+class SOAP(_PerGroupCount, _NamedOptimizer):
+    """SOAP as ``pytorch_optimizer.SOAP`` (4.1.0): its arguments, defaults, state keys, step
+    count per param group (``group["step"]``) and numbers. The first step of each parameter,
+    which computes its bases by an eigen decomposition, runs eagerly also with
+    ``compile=True``."""
+
+    rule_class = rules.SOAP
+
+    def _update(self, index, rule, p, state):
+        count = state["step"]
+        if not self.compile or state["Q"] is None:
+            return rule.step(p.detach(), p.grad, state)
+        refresh = count % state["precondition_frequency"] == 0
+        step_size = torch.as_tensor(rule.step_size(count)).to(torch.float64)
+        return self._compiled(index, rule, p, state, step_size, refresh)
+
+
+class Prodigy(_NamedOptimizer):
+    """Prodigy as ``prodigyopt.Prodigy`` (1.1.2): its arguments, defaults, state keys and
+    numbers; ``d`` and its companions ``d_max``, ``d_numerator``, ``d_denom``, ``d_hat`` and
+    the count ``k`` live in every param group, as there.
+
+    A step runs the rule's three phases over all parameters: accumulate on each, estimate the
+    one ``d`` from the sums, apply to each. As in prodigyopt, ``betas``, ``beta3``,
+    ``decouple``, ``use_bias_correction``, ``growth_rate``, ``d_coef`` and ``fsdp_in_use``
+    are read from the first param group; ``lr``, ``eps``, ``weight_decay``, ``d0``,
+    ``safeguard_warmup`` and ``slice_p`` per group, and the groups' learning rates must be
+    equal or 0. With ``fsdp_in_use`` (or a parameter flattened by FSDP) the two sums are
+    added over the processes of ``torch.distributed`` (in float64, where prodigyopt adds in
+    float32 on the GPU). ``compile=True`` is refused: the phases read the sums as numbers.
+    """
+
+    rule_class = rules.Prodigy
+    _PER_GROUP = ("lr", "eps", "weight_decay", "d0", "safeguard_warmup", "slice_p")
+
+    def __init__(self, params, *args, compile=False, **kwargs):
+        if compile:
+            raise ValueError(
+                "`compile` must be False for Prodigy: each step reads two sums over all "
+                "parameters as numbers between its passes. Received: compile=True"
+            )
+        super().__init__(params, *args, **kwargs)
+        if not 0.0 < self.defaults["lr"]:
+            raise ValueError(f"Invalid learning rate: {self.defaults['lr']}")
+
+    def add_param_group(self, param_group):
+        d0 = self.defaults["d0"]
+        super().add_param_group(
+            {"d": d0, "d_max": d0, "d_numerator": 0.0, "k": 0, **param_group}
+        )
+
+    def _phase_rules(self):
+        """Each group's rule: the first group's, with the group's own per-group values."""
+        first = self._group_rule(0, self.param_groups[0])
+        group_rules = [first]
+        for index, group in enumerate(self.param_groups[1:], start=1):
+            own = self._group_rule(index, group)
+            group_rules.append(first.replace(**{k: getattr(own, k) for k in self._PER_GROUP}))
+        return group_rules
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """One Prodigy step over every parameter that has a gradient; the closure's loss."""
+        group_rules = self._phase_rules()
+        lr = max(group["lr"] for group in self.param_groups)
+        if any(group["lr"] not in (lr, 0.0) for group in self.param_groups):
+            raise RuntimeError(
+                "Setting different lr values in different parameter groups is only supported "
+                "for values of 0"
+            )
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        first, rule = self.param_groups[0], group_rules[0]
+        beta3 = rule.beta3 if rule.beta3 is not None else rule.betas[1] ** 0.5
+        d, k = first["d"], first["k"]
+        dlr = rule.replace(lr=lr).scale(d, k)
+        fsdp = rule.fsdp_in_use
+        work, increment, denominator = [], 0.0, 0.0
+        for group, group_rule in zip(self.param_groups, group_rules, strict=True):
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                fsdp = fsdp or hasattr(p, "_fsdp_flattened")
+                g = group_rule.gradient(p, p.grad)
+                state = self.state[p]
+                if not state:
+                    fresh = group_rule.init(p.detach())
+                    state.update({key: fresh[key] for key in fresh if key not in first})
+                new, part, total = group_rule.accumulate(p.detach(), g, state, d, dlr)
+                state.update(new)
+                increment += part
+                denominator += total
+                work.append((group_rule, p, g, state))
+        if denominator == 0 and not fsdp:
+            return loss
+        numerator = first["d_numerator"] * beta3 + increment
+        if fsdp:
+            sums = torch.tensor([increment, denominator], dtype=torch.float64,
+                                device=work[0][1].device if work else None)
+            torch.distributed.all_reduce(sums, op=torch.distributed.ReduceOp.SUM)
+            numerator = first["d_numerator"] * beta3 + sums[0].item()
+            denominator = sums[1].item()
+        d_new, d_max, d_hat = group_rules[-1].estimate(d, first["d_max"], numerator, denominator)
+        for group in self.param_groups:
+            group.update(d_numerator=numerator, d_denom=denominator, d=d_new, d_max=d_max,
+                         d_hat=d_hat)
+        for group_rule, p, g, state in work:
+            x, new = group_rule.apply(p.detach(), g, state, d_new, dlr)
+            p.copy_(x)
+            state.update(new)
+        for group in self.param_groups:
+            group["k"] += 1
         return loss

@@ -74,6 +74,7 @@ __all__ = [
     "LBFGS",
     "Shampoo",
     "SOAP",
+    "Prodigy",
     "newton_schulz",
     "namespace",
     "zeros_like",
@@ -2071,11 +2072,20 @@ class Shampoo(Rule):
         return state
 
     def step(self, x, g, state, grad_fn=None):
+        t = state["step"] + 1
+        x, new = self.update(x, g, state, refresh=t % self.preconditioning_compute_steps == 0)
+        return x, {"step": t, **new}
+
+    def update(self, x, g, state, refresh):
+        """The step without its count: ``refresh`` says whether the roots are recomputed.
+
+        :meth:`step` decides it from the count; :class:`adalearn.optim.Shampoo` compiles this
+        method with ``compile=True``.
+        """
         _reject_complex_matrix(self, x)
         first = g
         g = _prepare(self, x, g)
-        t = state["step"] + 1
-        new = {"step": t}
+        new = {}
         if _any_nonzero(self.momentum):
             buffer = state["momentum_buffer"]
             g = lerp(g, first if buffer is None else buffer, self.momentum)
@@ -2090,7 +2100,7 @@ class Shampoo(Rule):
             unfolded = _unfold(statistics, i)
             factor = new[f"pre_cond_{i}"] = _addmm(state[f"pre_cond_{i}"], unfolded, unfolded.T)
             root = state[f"inv_pre_cond_{i}"]
-            if t % self.preconditioning_compute_steps == 0:
+            if refresh:
                 root = _inverse_root(factor, 2 * order)
             new[f"inv_pre_cond_{i}"] = root
             # Dimension i to the front, multiplied from the left (the last from the right).
@@ -2302,8 +2312,8 @@ class SOAP(Rule):
                 rotated = _permute(rotated, (*range(1, rotated.ndim), 0))
         return self._unmerge(rotated, x)
 
-    def _update_factors(self, g, state, count):
-        """The factors after gradient ``g``; new bases at first and every refresh."""
+    def _update_factors(self, g, state, refresh):
+        """The factors after gradient ``g``; new bases at first and at a refresh."""
         beta = state["shampoo_beta"]
         factors, bases, second = list(state["GG"]), state["Q"], state["exp_avg_sq"]
         if g.ndim == 1:
@@ -2318,7 +2328,7 @@ class SOAP(Rule):
                     factors[i] = lerp(factors[i], outer, 1.0 - beta)
         if bases is None:
             bases = [_eigenvectors(f) if len(f) > 0 else [] for f in factors]
-        if count > 0 and count % state["precondition_frequency"] == 0:
+        if refresh:
             bases, second = self._refresh(factors, bases, second)
         return factors, bases, second
 
@@ -2337,24 +2347,39 @@ class SOAP(Rule):
         return new, self._unmerge(merged, second)
 
     def step(self, x, g, state, grad_fn=None):
+        count = state["step"]
+        refresh = count > 0 and count % state["precondition_frequency"] == 0
+        if state["Q"] is None:
+            _reject_complex_matrix(self, x)
+            factors, bases, second = self._update_factors(_prepare(self, x, g), state, refresh)
+            state = {**state, "GG": factors, "Q": bases, "exp_avg_sq": second}
+            if count == 0:  # the first step only starts the factors and the bases
+                return x, {**state, "step": 1}
+        x, new = self.update(x, g, state, self.step_size(count), refresh)
+        return x, {**new, "step": count + 1}
+
+    def step_size(self, count):
+        r""":math:`\eta \sqrt{1 - \beta_2^k} / (1 - \beta_1^k)` after :math:`k` = ``count``
+        steps (:math:`\eta` without ``correct_bias``)."""
+        if not self.correct_bias:
+            return self.lr
+        beta1, beta2 = self.betas
+        return self.lr * (math.sqrt(1.0 - math.pow(beta2, count))
+                          / (1.0 - math.pow(beta1, count)))
+
+    def update(self, x, g, state, step_size, refresh):
+        """The step after the first, given its size and whether the bases are refreshed.
+
+        :meth:`step` computes both from the count; :class:`adalearn.optim.SOAP` compiles this
+        method with ``compile=True``.
+        """
         _reject_complex_matrix(self, x)
         g = _prepare(self, x, g)
         xp = namespace(x, g)
-        count = state["step"]
-        new = dict(state, step=count + 1)
-        if state["Q"] is None:
-            new["GG"], new["Q"], new["exp_avg_sq"] = self._update_factors(g, state, count)
-            if count == 0:  # the first step only starts the factors and the bases
-                return x, new
-            state = new
         beta1, beta2 = self.betas
-        step_size = self.lr
-        if self.correct_bias:
-            step_size = step_size * (math.sqrt(1.0 - math.pow(beta2, count))
-                                     / (1.0 - math.pow(beta1, count)))
         bases = state["Q"]
         rotated = self.project(g, bases)
-        m = new["exp_avg"] = lerp(state["exp_avg"], g, 1.0 - beta1)
+        m = lerp(state["exp_avg"], g, 1.0 - beta1)
         v = lerp(state["exp_avg_sq"], rotated * rotated, 1.0 - beta2)
         update = self.project(self.project(m, bases) / (xp.sqrt(v) + self.eps), bases, back=True)
         if self.normalize_gradient:
@@ -2362,7 +2387,186 @@ class SOAP(Rule):
         x = add(x, update, -step_size)
         if _any_nonzero(self.weight_decay):
             x = x * (1.0 - self.weight_decay * self.lr)
-        new["GG"], new["Q"], new["exp_avg_sq"] = self._update_factors(
-            g, {**state, "exp_avg_sq": v}, count
-        )
-        return x, new
+        factors, bases, second = self._update_factors(g, {**state, "exp_avg_sq": v}, refresh)
+        return x, {**state, "exp_avg": m, "exp_avg_sq": second, "GG": factors, "Q": bases}
+
+
+@dataclass(frozen=True, eq=False)
+class Prodigy(Rule):
+    r"""Prodigy: Adam whose learning rate is an estimate :math:`d` of the distance to the solution.
+
+    With :math:`g_k` the gradient at :math:`x_k` (plus :math:`\lambda x_k` unless
+    ``decouple``), :math:`\eta` = ``lr`` (a multiplier, 1 by default), :math:`(\beta_1,
+    \beta_2)` = ``betas``, :math:`\beta_3` = ``beta3`` (by default :math:`\sqrt{\beta_2}`),
+    :math:`\epsilon` = ``eps``, :math:`d_0` = ``d0``, :math:`c` = ``d_coef`` and :math:`\rho`
+    = ``growth_rate``, step :math:`k = 0, 1, \dots`:
+
+    .. math::
+
+        \hat\eta_k = d_k\, \eta\, b_k, \qquad
+        b_k = \sqrt{1 - \beta_2^{k+1}} / (1 - \beta_1^{k+1}) \text{ (use\_bias\_correction)},
+        \ b_k = 1 \text{ (otherwise)} \\
+        m_{k+1} = \beta_1 m_k + d_k (1 - \beta_1)\, g_k, \qquad
+        v_{k+1} = \beta_2 v_k + d_k^2 (1 - \beta_2)\, g_k^2 \\
+        r_{k+1} = \beta_3 r_k + \tfrac{d_k}{d_0} \hat\eta_k\, \langle g_k, x_0 - x_k \rangle,
+        \qquad
+        s_{k+1} = \beta_3 s_k + \tfrac{d_k}{d_0} \hat\eta_k\, g_k \\
+        \hat d_{k+1} = c\, \frac{r_{k+1}}{\lVert s_{k+1} \rVert_1}, \qquad
+        d_{k+1} = \min\big(\max_{j \le k+1} \hat d_j,\ \rho\, d_k\big) \\
+        x_{k+1} = x_k - \hat\eta_k\, \frac{m_{k+1}}{\sqrt{v_{k+1}} + d_{k+1} \epsilon}
+
+    (with decoupled weight decay, :math:`x_k` is first scaled by :math:`1 - \lambda\hat\eta_k`;
+    with :math:`\beta_1 = 0` the numerator is :math:`d_{k+1} g_k`). The :math:`\max` starts
+    at :math:`d_0`, and at the first increase :math:`d` jumps to :math:`\hat d` whatever
+    :math:`\rho`. Why :math:`\hat d` estimates the distance :math:`D = \lVert x_0 - x_*
+    \rVert`: for a convex :math:`f`, :math:`\langle g_k, x_k - x_* \rangle \ge 0`, so
+    :math:`r` (the weighted sum of :math:`\langle g, x_0 - x\rangle`) is at most
+    :math:`\langle s, x_0 - x_* \rangle \le \lVert s \rVert_1 D_\infty`: :math:`\hat d` never
+    overestimates the distance in the :math:`\infty`-norm (for :math:`c \le 1`), and grows
+    towards it as the run proceeds. With ``safeguard_warmup`` :math:`s` is weighted by
+    :math:`d_k/d_0 \cdot d_k` instead of :math:`d_k/d_0 \cdot \hat\eta_k`, so that a
+    learning-rate warmup does not shrink the denominator. ``slice_p`` computes :math:`r` and
+    :math:`s` on every ``slice_p``-th element only.
+
+    The estimate is global. :math:`r` and :math:`\lVert s \rVert_1` are sums over every
+    coordinate of the model, so for several parameters :math:`d` is one number, computed from
+    all of them: Prodigy on parameters :math:`x^{(1)}, \dots, x^{(n)}` is Prodigy on their
+    concatenation. A step therefore has three phases, which this rule exposes:
+    :meth:`~adalearn.rules.Prodigy.accumulate` (per parameter: the moments, :math:`s`, and its
+    parts of the two sums), :meth:`~adalearn.rules.Prodigy.estimate` (once: the new
+    :math:`d`) and :meth:`~adalearn.rules.Prodigy.apply` (per parameter: the update).
+    :meth:`~adalearn.rules.Prodigy.step` runs the three on one array, which it takes as the
+    whole model (on numpy, an ``x`` of shape ``(N, 2)`` is one model of :math:`2N`
+    coordinates, not N runs); :class:`adalearn.optim.Prodigy` runs the first phase on every
+    parameter, sums, estimates once and applies. The state of one array holds prodigyopt's
+    per-parameter ``step``, ``s``, ``p0`` (:math:`x_0`, sliced; a zero scalar when
+    :math:`x_0 = 0`), ``exp_avg`` (:math:`m`, when :math:`\beta_1 > 0`) and ``exp_avg_sq``
+    (:math:`v`), and what prodigyopt keeps in its param groups: ``d``, ``d_max``,
+    ``d_numerator`` (:math:`r`) and ``k``. Not elementwise; numpy and torch.
+
+    Conventions: prodigyopt's ``Prodigy`` (1.1.2), the authors' package. :math:`r` and
+    :math:`\lVert s \rVert_1` are read as Python floats (``.item()``). A step in which
+    :math:`\lVert s \rVert_1 = 0` (no gradient yet) updates the moments and stops there. The
+    moments carry the factors :math:`d` and :math:`d^2`, so that :math:`m / \sqrt v` is Adam's
+    ratio; the paper's Algorithm 3 writes the same update.
+
+    References: Mishchenko and Defazio (2024), *Prodigy: an expeditiously adaptive
+    parameter-free learner*, ICML; Defazio and Mishchenko (2023), *Learning-rate-free learning
+    by D-adaptation*, ICML; implementation: ``prodigyopt.Prodigy`` (konstmish/prodigy).
+    """
+
+    lr: float = 1.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    beta3: float | None = None
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    decouple: bool = True
+    use_bias_correction: bool = False
+    safeguard_warmup: bool = False
+    d0: float = 1e-6
+    d_coef: float = 1.0
+    growth_rate: float = math.inf
+    fsdp_in_use: bool = False
+    slice_p: int = 1
+
+    def __post_init__(self):
+        _check("d0", self.d0, message=f"Invalid d0 value: {self.d0}")
+        if np.any(_as_real_array("d0", self.d0) <= 0):
+            raise ValueError(f"Invalid d0 value: {self.d0}")
+        _check_lr(self.lr)
+        _check_eps(self.eps)
+        if np.any(_as_real_array("eps", self.eps) <= 0):
+            raise ValueError(f"Invalid epsilon value: {self.eps}")
+        _check_betas(self.betas)
+        if self.beta3 is not None:
+            _check("beta3", self.beta3, 0.0, 1.0)
+        _check("weight_decay", self.weight_decay)
+        for name in ("decouple", "use_bias_correction", "safeguard_warmup", "fsdp_in_use"):
+            _check_flag(name, getattr(self, name))
+        _check("d_coef", self.d_coef)
+        growth = _as_real_array("growth_rate", self.growth_rate)
+        if np.any(np.isnan(growth)) or np.any(growth <= 0):
+            raise ValueError(f"Invalid growth_rate value: {self.growth_rate}")
+        _check_integer("slice_p", self.slice_p, 1)
+        object.__setattr__(self, "betas", tuple(self.betas))
+
+    def init(self, x):
+        xp = namespace(x)
+        flat = x.reshape(-1)[:: self.slice_p]
+        state = {"step": 0, "s": zeros_like(flat),
+                 "p0": copy(flat) if bool(xp.any(x)) else zeros_like(x.reshape(-1)[0])}
+        if self.betas[0] > 0:
+            state["exp_avg"] = zeros_like(x)
+        state["exp_avg_sq"] = zeros_like(x)
+        return {**state, "d": self.d0, "d_max": self.d0, "d_numerator": 0.0, "k": 0}
+
+    def gradient(self, x, g):
+        """``g`` with the L2 penalty's gradient :math:`\\lambda x` added (without ``decouple``)."""
+        if _any_nonzero(self.weight_decay) and not self.decouple:
+            return add(g, x, self.weight_decay)
+        return g
+
+    def scale(self, d, k):
+        """:math:`\\hat\\eta_k = d\\, \\eta\\, b_k`: the step size of step ``k`` for ``d``."""
+        if not self.use_bias_correction:
+            return d * self.lr
+        beta1, beta2 = self.betas
+        return d * self.lr * (((1 - beta2 ** (k + 1)) ** 0.5) / (1 - beta1 ** (k + 1)))
+
+    def accumulate(self, x, g, state, d, dlr):
+        """Phase 1, per parameter: the moments and :math:`s` after gradient ``g`` (with
+        :meth:`gradient` applied), and this parameter's parts of :math:`r`'s increment and of
+        :math:`\\lVert s \\rVert_1`, as numbers. ``d`` and ``dlr`` (:math:`\\hat\\eta`) are
+        the step's, the same for every parameter. A parameter whose ``lr`` is 0 contributes
+        nothing and keeps its moments."""
+        if not _any_nonzero(self.lr):
+            return state, 0.0, 0.0
+        xp = namespace(x, g)
+        beta1, beta2 = self.betas
+        beta3 = self.beta3 if self.beta3 is not None else math.sqrt(beta2)
+        sliced = g.reshape(-1)[:: self.slice_p]
+        ratio = d / self.d0
+        numerator = ratio * dlr * float(_dot(sliced, state["p0"] - x.reshape(-1)[:: self.slice_p]))
+        new = dict(state)
+        if beta1 > 0:
+            new["exp_avg"] = add(state["exp_avg"] * beta1, g, d * (1 - beta1))
+        new["exp_avg_sq"] = addcmul(state["exp_avg_sq"] * beta2, g, g, d * d * (1 - beta2))
+        weight = ratio * d if self.safeguard_warmup else ratio * dlr
+        s = new["s"] = add(state["s"] * beta3, sliced, weight)
+        return new, numerator, float(xp.abs(s).sum())
+
+    def estimate(self, d, d_max, numerator, denominator):
+        """Phase 2, once: the new ``(d, d_max, d_hat)`` from :math:`r` = ``numerator`` and
+        :math:`\\lVert s \\rVert_1` = ``denominator``."""
+        d_hat = self.d_coef * numerator / denominator
+        if d == self.d0:
+            d = max(d, d_hat)
+        d_max = max(d_max, d_hat)
+        return min(d_max, d * self.growth_rate), d_max, d_hat
+
+    def apply(self, x, g, state, d, dlr):
+        """Phase 3, per parameter: the update with the new estimate ``d`` and the step's
+        ``dlr``; the parameter's ``step`` count advances."""
+        xp = namespace(x, g)
+        denom = xp.sqrt(state["exp_avg_sq"]) + d * self.eps
+        if _any_nonzero(self.weight_decay) and self.decouple:
+            x = add(x, x, -self.weight_decay * dlr)
+        if self.betas[0] > 0:
+            x = addcdiv(x, state["exp_avg"], denom, -dlr)
+        else:
+            x = addcdiv(x, g, denom, -dlr * d)
+        return x, {**state, "step": state["step"] + 1}
+
+    def step(self, x, g, state, grad_fn=None):
+        g = self.gradient(x, _prepare(self, x, g))
+        beta3 = self.beta3 if self.beta3 is not None else math.sqrt(self.betas[1])
+        d, k = state["d"], state["k"]
+        dlr = self.scale(d, k)
+        numerator = state["d_numerator"] * beta3
+        state, increment, denominator = self.accumulate(x, g, state, d, dlr)
+        if denominator == 0:
+            return x, state
+        numerator = numerator + increment
+        d, d_max, _ = self.estimate(d, state["d_max"], numerator, denominator)
+        x, state = self.apply(x, g, state, d, dlr)
+        return x, {**state, "d": d, "d_max": d_max, "d_numerator": numerator, "k": k + 1}
