@@ -1512,6 +1512,17 @@ def _value(x):
     return _item(x.detach()) if is_tensor(x) else x
 
 
+def _stored_as_torch(old, value):
+    """``value`` written into the scalar ``old`` as torch.optim writes ASGD's: made a tensor of
+    the default scalar dtype first, then copied into ``old``'s dtype (float64 after
+    ``load_state_dict``, which casts it to the parameter's)."""
+    if not is_tensor(old):
+        return value
+    dtype = _scalar_dtype(namespace(old))
+    value = value.to(dtype) if is_tensor(value) else namespace(old).tensor(value, dtype=dtype)
+    return value.to(old.dtype)
+
+
 @dataclass(frozen=True, eq=False)
 class Rprop(Rule):
     r"""Rprop: the sign of the gradient, with a step size per coordinate that learns itself.
@@ -1603,14 +1614,15 @@ class ASGD(Rule):
         \eta_t = \frac{\eta}{(1 + \kappa \eta t)^{\alpha}}, \qquad
         \mu_t = \frac{1}{\max(1, t - t_0)}
 
-    with :math:`\eta_0 = \eta` and :math:`\mu_0 = 1` (so :math:`\bar x_t = x_t` until step
-    :math:`t_0 + 1`; after it :math:`\bar x` is the running mean of the iterates since
-    :math:`t_0`). The parameters themselves are the plain iterates :math:`x_t`; the average
-    :math:`\bar x` is state (``ax``), to be copied into the model for evaluation. State:
+    with :math:`\eta_0 = \eta` and :math:`\mu_0 = 1`, so that :math:`\bar x_t = x_t` up to step
+    :math:`t_0 + 2` and from there on :math:`\bar x_t` is the running mean of
+    :math:`x_{t_0+2}, \dots, x_t` (for an integer :math:`t_0`). The parameters themselves are
+    the plain iterates :math:`x_t`; the average :math:`\bar x` is state (``ax``), to be
+    copied into the model for evaluation. State:
     ``step``, ``eta`` (:math:`\eta_t`), ``mu`` (:math:`\mu_t`), ``ax`` (:math:`\bar x`); the
     scalars as zero-dimensional tensors beside tensors.
 
-    Conventions: torch.optim's. :math:`\eta_t` and :math:`\mu_t` are kept in torch's scalar
+    Conventions: torch.optim's. :math:`\eta_t` and :math:`\mu_t` are rounded to torch's scalar
     dtype (float32 unless the default dtype is float64) and read back from it; the decay
     :math:`1 - \kappa\eta_{t-1}` is a second, L2-like shrinkage. ``eta`` starts at the ``lr``
     of the first step; later, :math:`\eta_t` is computed from the current ``lr``, so a
@@ -1661,8 +1673,8 @@ class ASGD(Rule):
         lr = _value(self.lr)
         return x, {
             "step": t,
-            "eta": _like(state["eta"], lr / ((1 + self.lambd * lr * t) ** self.alpha)),
-            "mu": _like(state["mu"], 1 / _maximum(1, t - self.t0)),
+            "eta": _stored_as_torch(state["eta"], lr / ((1 + self.lambd * lr * t) ** self.alpha)),
+            "mu": _stored_as_torch(state["mu"], 1 / _maximum(1, t - self.t0)),
             "ax": ax,
         }
 
