@@ -1,8 +1,8 @@
 """torch.optim optimizers that run the rules of :mod:`adalearn.rules` on tensors.
 
-``SGD, Adagrad, RMSprop, Adadelta, Adam, AdamW, Adamax, NAdam, RAdam, Adafactor, Muon`` take
-torch.optim's constructor arguments, defaults and state keys and give its numbers, so they drop
-into any training loop::
+``SGD, Adagrad, RMSprop, Adadelta, Adam, AdamW, Adamax, NAdam, RAdam, Adafactor, Muon, Rprop,
+ASGD, LBFGS`` take torch.optim's constructor arguments, defaults and state keys and give its
+numbers, so they drop into any training loop::
 
     optimizer = adalearn.optim.Adam(model.parameters(), lr=1e-3)
     for x, y in batches:
@@ -17,8 +17,10 @@ rule's extra keyword arguments, such as ``eps_root``, and torch's implementation
 its namesake has them (``foreach``, ``fused``, ``capturable``, ``differentiable``).
 
 :class:`Lion` is lion-pytorch's Lion and :class:`AdamWScheduleFree` the schedulefree package's
-reference AdamW, with its ``train()`` and ``eval()``. :class:`Heun` evaluates the gradient
-twice per step and so needs ``step(closure)``.
+reference AdamW, with its ``train()`` and ``eval()``. :class:`Shampoo` and :class:`SOAP` are
+pytorch-optimizer's, with its step count per param group, and :class:`Prodigy` is prodigyopt's,
+with its estimate ``d`` in the param groups. :class:`Heun` evaluates the gradient twice per
+step and :class:`LBFGS` up to ``max_eval`` times, so both need ``step(closure)``.
 :class:`SoftBatch` wraps any optimizer and steps it once every ``every`` calls with the mean
 gradient. :class:`RuleOptimizer` turns any rule, your own too, into an optimizer.
 

@@ -14,6 +14,14 @@ over learning rates is one vectorized run::
     rule = Adam(lr=lr)
     x = np.broadcast_to([3.0, 4.0], rule.broadcast_shape((2,)))
 
+The rules: gradient descent to Adam (:class:`SGD`, :class:`Adagrad`, :class:`RMSprop`,
+:class:`Adadelta`, :class:`Adam`, :class:`AdamW`, :class:`Adamax`), the ODE view
+(:class:`Heun`), gradient accumulation (:class:`SoftBatch`), the optimizers after Adam
+(:class:`NAdam`, :class:`RAdam`, :class:`Adafactor`, :class:`Muon`, :class:`Lion`,
+:class:`AdamWScheduleFree`), torch.optim's :class:`Rprop`, :class:`ASGD` and :class:`LBFGS`,
+the matrix preconditioners :class:`Shampoo` and :class:`SOAP`, and the learning-rate-free
+:class:`Prodigy`.
+
 Names, defaults, state keys and formulas are torch.optim's, so a rule and its torch.optim
 namesake agree to the last digits. Conventions found elsewhere are parameters, not copies:
 ``eps_root`` puts an epsilon inside the square root, as Lasagne and many course notes write
@@ -2091,7 +2099,7 @@ class Shampoo(Rule):
     def update(self, x, g, state, refresh):
         """The step without its count: ``refresh`` says whether the roots are recomputed.
 
-        :meth:`step` decides it from the count; :class:`adalearn.optim.Shampoo` compiles this
+        ``step`` decides it from the count; :class:`adalearn.optim.Shampoo` compiles this
         method with ``compile=True``.
         """
         _reject_complex_matrix(self, x)
@@ -2382,7 +2390,7 @@ class SOAP(Rule):
     def update(self, x, g, state, step_size, refresh):
         """The step after the first, given its size and whether the bases are refreshed.
 
-        :meth:`step` computes both from the count; :class:`adalearn.optim.SOAP` compiles this
+        ``step`` computes both from the count; :class:`adalearn.optim.SOAP` compiles this
         method with ``compile=True``.
         """
         _reject_complex_matrix(self, x)
@@ -2433,9 +2441,10 @@ class Prodigy(Rule):
     :math:`\rho`. Why :math:`\hat d` estimates the distance :math:`D = \lVert x_0 - x_*
     \rVert`: for a convex :math:`f`, :math:`\langle g_k, x_k - x_* \rangle \ge 0`, so
     :math:`r` (the weighted sum of :math:`\langle g, x_0 - x\rangle`) is at most
-    :math:`\langle s, x_0 - x_* \rangle \le \lVert s \rVert_1 D_\infty`: :math:`\hat d` never
-    overestimates the distance in the :math:`\infty`-norm (for :math:`c \le 1`), and grows
-    towards it as the run proceeds. With ``safeguard_warmup`` :math:`s` is weighted by
+    :math:`\langle s, x_0 - x_* \rangle \le \lVert s \rVert_1 D_\infty`: with :math:`c \le 1`
+    (and the same weights in :math:`r` and :math:`s`), :math:`\hat d` never overestimates the
+    distance in the :math:`\infty`-norm, and :math:`d` keeps the largest such lower bound seen
+    so far. With ``safeguard_warmup`` :math:`s` is weighted by
     :math:`d_k/d_0 \cdot d_k` instead of :math:`d_k/d_0 \cdot \hat\eta_k`, so that a
     learning-rate warmup does not shrink the denominator. ``slice_p`` computes :math:`r` and
     :math:`s` on every ``slice_p``-th element only.
@@ -2447,7 +2456,7 @@ class Prodigy(Rule):
     :meth:`~adalearn.rules.Prodigy.accumulate` (per parameter: the moments, :math:`s`, and its
     parts of the two sums), :meth:`~adalearn.rules.Prodigy.estimate` (once: the new
     :math:`d`) and :meth:`~adalearn.rules.Prodigy.apply` (per parameter: the update).
-    :meth:`~adalearn.rules.Prodigy.step` runs the three on one array, which it takes as the
+    Its ``step`` runs the three on one array, which it takes as the
     whole model (on numpy, an ``x`` of shape ``(N, 2)`` is one model of :math:`2N`
     coordinates, not N runs); :class:`adalearn.optim.Prodigy` runs the first phase on every
     parameter, sums, estimates once and applies. The state of one array holds prodigyopt's
