@@ -280,6 +280,10 @@ class _NamedOptimizer(RuleOptimizer):
     rule_class: type[rules.Rule]
     # torch.optim.Adam's checks of Tensor learning rates and betas (its namesakes only).
     _adam_tensor_checks = False
+    # How the rule runs and what compile=True does, in the generated docstring.
+    _runs_on = "on every parameter"
+    _compile_doc = ("``compile=True`` compiles the rule into one in-place update per step (see "
+                    ":class:`RuleOptimizer`).")
 
     def __init__(self, params, *args, compile=False, **kwargs):
         flags = {**self._flags, **{k: kwargs.pop(k) for k in self._flags if k in kwargs}}
@@ -357,9 +361,8 @@ class _NamedOptimizer(RuleOptimizer):
         cls.__doc__ = (
             (f"{inspect.cleandoc(own)}\n\n" if own else "")
             + f"torch.optim-compatible {name}, running "
-            f":class:`adalearn.rules.{name}` on every parameter.\n\n"
-            f"``compile=True`` compiles the rule into one in-place update per step (see "
-            f":class:`RuleOptimizer`). {flag_text}"
+            f":class:`adalearn.rules.{name}` {cls._runs_on}.\n\n"
+            f"{cls._compile_doc} {flag_text}"
             f"The update, the conventions and the references are the rule's:\n\n"
             f"{inspect.getdoc(cls.rule_class)}"
         )
@@ -664,6 +667,8 @@ class LBFGS(_NamedOptimizer):
     """
 
     rule_class = rules.LBFGS
+    _runs_on = "on all parameters as one vector"
+    _compile_doc = "``compile=True`` is refused."
 
     def __init__(self, params, *args, compile=False, **kwargs):
         if compile:
@@ -781,6 +786,9 @@ class Shampoo(_PerGroupCount, _NamedOptimizer):
     step count per param group (``group["step"]``) and numbers."""
 
     rule_class = rules.Shampoo
+    _compile_doc = ("``compile=True`` compiles the rule's ``update`` with :func:`torch.compile`: "
+                    "the matrix products and decompositions stay the library's calls, the "
+                    "elementwise work between them is fused.")
 
     def _update(self, index, rule, p, state):
         if not self.compile:
@@ -796,6 +804,9 @@ class SOAP(_PerGroupCount, _NamedOptimizer):
     ``compile=True``."""
 
     rule_class = rules.SOAP
+    _compile_doc = ("``compile=True`` compiles the rule's ``update`` with :func:`torch.compile`: "
+                    "the matrix products and decompositions stay the library's calls, the "
+                    "elementwise work between them is fused.")
 
     def _update(self, index, rule, p, state):
         count = state["step"]
@@ -822,6 +833,8 @@ class Prodigy(_NamedOptimizer):
     """
 
     rule_class = rules.Prodigy
+    _runs_on = "in three phases over all parameters"
+    _compile_doc = "``compile=True`` is refused."
     _PER_GROUP = ("lr", "eps", "weight_decay", "d0", "safeguard_warmup", "slice_p")
 
     def __init__(self, params, *args, compile=False, **kwargs):

@@ -337,3 +337,19 @@ def test_compiled_matches_the_reference(name):
     assert moved > 1e-2
     tolerance = 1e-4 if name == "SOAP" else 1e-9
     torch.testing.assert_close(results[0], results[1], rtol=0, atol=tolerance * moved.item())
+
+
+@pytest.mark.parametrize("name", REFERENCES)
+def test_a_rule_optimizer_of_the_rule_is_the_same_optimizer(name):
+    """With every parameter stepping every time, a step count per parameter (RuleOptimizer's)
+    is the group's count (pytorch-optimizer's)."""
+    kwargs = CONFIGS[name][1]
+    results = []
+    for make in (lambda p: optim.RuleOptimizer(p, getattr(rules, name)(**kwargs)),
+                 lambda p: REFERENCES[name](p, **kwargs)):
+        problem = Problem(SHAPES, torch.float64)
+        params = problem.parameters()
+        optimizer = make(params)
+        results.append(train(problem, params, optimizer,
+                             torch.optim.lr_scheduler.StepLR(optimizer, 15, 0.5), 20))
+    assert torch.equal(*results)
