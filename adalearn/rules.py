@@ -2235,8 +2235,8 @@ class SOAP(Rule):
     - ``normalize_gradient`` divides the update by its RMS plus ``eps`` (the authors' plus
       :math:`10^{-30}`).
 
-    The paper (Algorithm 1) keeps :math:`M` in the rotated basis, projects it at every
-    refresh, and describes the same schedule of refreshes; the authors' later releases do so.
+    The authors' release of December 2024 keeps :math:`M` in the rotated basis instead,
+    carrying it into each new basis at a refresh.
 
     References: Vyas, Morwani, Zhao, Kwun, Shapira, Brandfonbrener, Janson and Kakade (2025),
     *SOAP: improving and stabilizing Shampoo using Adam*, ICLR (arXiv:2409.11321);
