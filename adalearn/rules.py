@@ -1555,10 +1555,12 @@ class Rprop(Rule):
     the sign of the gradient is used, never its size. State: ``step``, ``prev``
     (:math:`\tilde g`), ``step_size`` (:math:`\gamma`).
 
-    Conventions: torch.optim's, which is Riedmiller and Braun's variant without
-    weight-backtracking (Igel and Hüsken's Rprop⁻). ``lr`` is only the initial step size: a
-    scheduler that changes it later changes nothing. RMSProp began as Rprop made to work on
-    mini-batches, where the sign of one batch's gradient says little.
+    Conventions: torch.optim's, which is Igel and Hüsken's iRprop⁻: no weight-backtracking
+    (Riedmiller and Braun's original takes the last step back after a sign change) and the
+    remembered gradient set to zero after one. ``lr`` is only the initial step size: a
+    scheduler that changes it later changes nothing. RMSProp was introduced as a mini-batch
+    version of Rprop: it keeps Rprop's indifference to the gradient's scale by dividing by a
+    running root mean square, which, unlike the sign, averages over mini-batches.
 
     References: Riedmiller and Braun (1993), *A direct adaptive method for faster
     backpropagation learning: the RPROP algorithm*, IEEE ICNN; Igel and Hüsken (2000),
@@ -1638,8 +1640,9 @@ class ASGD(Rule):
     happens in a short run.
 
     References: Polyak and Juditsky (1992), *Acceleration of stochastic approximation by
-    averaging*, SIAM J. Control Optim.; Ruppert (1988); Bottou (2012), *Stochastic gradient
-    descent tricks* (the step schedule); implementation: ``torch.optim.ASGD`` (single-tensor
+    averaging*, SIAM J. Control Optim.; Ruppert (1988), *Efficient estimations from a slowly
+    convergent Robbins–Monro process*; Bottou (2012), *Stochastic gradient descent tricks*
+    (the step schedule); implementation: ``torch.optim.ASGD`` (single-tensor
     path).
     """
 
@@ -2023,8 +2026,8 @@ class Shampoo(Rule):
     :math:`L_t` and :math:`R_t` hold :math:`m^2 + n^2` numbers where full-matrix AdaGrad,
     :math:`(\epsilon I + \sum_s g_s g_s^\top)^{-1/2} g_t` with :math:`g = \operatorname{vec}
     G`, holds :math:`(mn)^2`. Since :math:`\sum_s g_s g_s^\top \preceq r\, (L_t^{1/2} \otimes
-    R_t^{1/2})` for gradients of rank at most :math:`r`, the Kronecker product of the two
-    fourth roots is that square root's stand-in (Gupta, Koren and Singer, Lemma 8). A tensor of
+    R_t^{1/2})` for gradients of rank at most :math:`r` (Gupta, Koren and Singer's lemma), the
+    Kronecker product of the two fourth roots stands in for that square root. A tensor of
     order :math:`k` gets one factor per dimension, :math:`H_{i,t} = H_{i,t-1} + G_{(i)}
     G_{(i)}^\top` (:math:`G_{(i)}` the mode-:math:`i` unfolding), each applied with the power
     :math:`-1/(2k)`; a vector (:math:`k = 1`) is full-matrix AdaGrad,
