@@ -1,8 +1,8 @@
 """torch.optim optimizers that run the rules of :mod:`adalearn.rules` on tensors.
 
-``SGD, Adagrad, RMSprop, Adadelta, Adam, AdamW, Adamax, NAdam, RAdam, Adafactor, Muon`` take
-torch.optim's constructor arguments, defaults and state keys and give its numbers, so they drop
-into any training loop::
+``SGD, Adagrad, RMSprop, Adadelta, Adam, AdamW, Adamax, NAdam, RAdam, Adafactor, Muon, Rprop,
+ASGD, LBFGS`` take torch.optim's constructor arguments, defaults and state keys and give its
+numbers, so they drop into any training loop::
 
     optimizer = adalearn.optim.Adam(model.parameters(), lr=1e-3)
     for x, y in batches:
@@ -17,8 +17,10 @@ rule's extra keyword arguments, such as ``eps_root``, and torch's implementation
 its namesake has them (``foreach``, ``fused``, ``capturable``, ``differentiable``).
 
 :class:`Lion` is lion-pytorch's Lion and :class:`AdamWScheduleFree` the schedulefree package's
-reference AdamW, with its ``train()`` and ``eval()``. :class:`Heun` evaluates the gradient
-twice per step and so needs ``step(closure)``.
+reference AdamW, with its ``train()`` and ``eval()``. :class:`Shampoo` and :class:`SOAP` are
+pytorch-optimizer's, with its step count per param group, and :class:`Prodigy` is prodigyopt's,
+with its estimate ``d`` in the param groups. :class:`Heun` evaluates the gradient twice per
+step and :class:`LBFGS` up to ``max_eval`` times, so both need ``step(closure)``.
 :class:`SoftBatch` wraps any optimizer and steps it once every ``every`` calls with the mean
 gradient. :class:`RuleOptimizer` turns any rule, your own too, into an optimizer.
 
@@ -58,6 +60,12 @@ __all__ = [
     "Muon",
     "Lion",
     "AdamWScheduleFree",
+    "Rprop",
+    "ASGD",
+    "LBFGS",
+    "Shampoo",
+    "SOAP",
+    "Prodigy",
     "SoftBatch",
     "Combined",
 ]
@@ -292,6 +300,10 @@ class _NamedOptimizer(RuleOptimizer):
     rule_class: type[rules.Rule]
     # torch.optim.Adam's checks of Tensor learning rates and betas (its namesakes only).
     _adam_tensor_checks = False
+    # How the rule runs and what compile=True does, in the generated docstring.
+    _runs_on = "on every parameter"
+    _compile_doc = ("``compile=True`` compiles the rule into one in-place update per step (see "
+                    ":class:`RuleOptimizer`).")
 
     def __init__(self, params, *args, compile=False, **kwargs):
         flags = {**self._flags, **{k: kwargs.pop(k) for k in self._flags if k in kwargs}}
@@ -369,9 +381,8 @@ class _NamedOptimizer(RuleOptimizer):
         cls.__doc__ = (
             (f"{inspect.cleandoc(own)}\n\n" if own else "")
             + f"torch.optim-compatible {name}, running "
-            f":class:`adalearn.rules.{name}` on every parameter.\n\n"
-            f"``compile=True`` compiles the rule into one in-place update per step (see "
-            f":class:`RuleOptimizer`). {flag_text}"
+            f":class:`adalearn.rules.{name}` {cls._runs_on}.\n\n"
+            f"{cls._compile_doc} {flag_text}"
             f"The update, the conventions and the references are the rule's:\n\n"
             f"{inspect.getdoc(cls.rule_class)}"
         )
@@ -648,3 +659,281 @@ class AdamWScheduleFree(_NamedOptimizer):
                 "Received: train_mode=False"
             )
         return super().step(closure)
+
+
+# --------------------------------------------------------------------------------------------
+# torch.optim's remaining namesakes, and the optimizers of Part III beyond torch: Shampoo and
+# SOAP (as pytorch-optimizer's), Prodigy (as prodigyopt's).
+
+
+class Rprop(_NamedOptimizer):
+    rule_class = rules.Rprop
+
+
+class ASGD(_NamedOptimizer):
+    rule_class = rules.ASGD
+
+
+class LBFGS(_NamedOptimizer):
+    """L-BFGS over all parameters as one vector, as ``torch.optim.LBFGS``: ``step(closure)``.
+
+    Each step evaluates the closure (which clears the gradients, computes the loss, calls
+    ``backward()`` and returns the loss) at least once and up to ``max_eval`` times. The
+    parameters are flattened into one vector, the rule's ``x``; the rule's ``value_and_grad``
+    writes a point into the parameters, calls the closure and gathers the gradients. Like
+    torch's, it takes one param group only, keeps its state on the first parameter, and
+    returns the loss of the closure's first call. ``compile=True`` is refused: the rule's loop
+    depends on the values it computes.
+    """
+
+    rule_class = rules.LBFGS
+    _runs_on = "on all parameters as one vector"
+    _compile_doc = "``compile=True`` is refused."
+
+    def __init__(self, params, *args, compile=False, **kwargs):
+        if compile:
+            raise ValueError(
+                "`compile` must be False for LBFGS: its iterations and line search branch on "
+                "the values they compute. Received: compile=True"
+            )
+        super().__init__(params, *args, **kwargs)
+        if len(self.param_groups) != 1:
+            raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
+
+    @property
+    def requires_closure(self) -> bool:
+        return True
+
+    def _params(self):
+        return [torch.view_as_real(p) if p.is_complex() else p
+                for p in self.param_groups[0]["params"]]
+
+    def _flat_grad(self):
+        views = []
+        for p in self.param_groups[0]["params"]:
+            grad = p.grad
+            if grad is None:
+                grad = torch.zeros_like(p)
+            elif grad.is_sparse:
+                grad = grad.to_dense()
+            views.append((torch.view_as_real(grad) if grad.is_complex() else grad).reshape(-1))
+        return torch.cat(views)
+
+    def _set(self, x):
+        offset = 0
+        for p in self._params():
+            p.copy_(x[offset : offset + p.numel()].view_as(p))
+            offset += p.numel()
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """Run up to ``max_iter`` L-BFGS iterations; return the closure's first loss."""
+        if closure is None:
+            raise TypeError(
+                "`closure` must be given to LBFGS.step: a function that clears the gradients, "
+                "recomputes the loss, calls backward() and returns the loss, as L-BFGS "
+                "evaluates the loss several times per step. Received: closure=None"
+            )
+        if len(self.param_groups) != 1:  # a group added after construction
+            raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
+        closure = torch.enable_grad()(closure)
+        rule = self._group_rule(0, self.param_groups[0])
+        params = self._params()
+        state = self.state[self.param_groups[0]["params"][0]]
+        loss = closure()
+        x = torch.cat([p.detach().reshape(-1) for p in params])
+
+        def value_and_grad(point):
+            self._set(point)
+            return float(closure()), self._flat_grad()
+
+        x, new_state = rule.step(x, self._flat_grad(), {**rule.init(x), **state},
+                                 value=float(loss), value_and_grad=value_and_grad)
+        self._set(x)
+        state.update(new_state)
+        return loss
+
+
+def _matrix_update(rule, x, g, state, *decisions):
+    """A matrix rule's update, out of place: what ``compile=True`` compiles for it."""
+    return rule.update(x, g, state, *decisions)
+
+
+class _PerGroupCount:
+    """For a named optimizer that counts steps per param group (``group["step"]``), as
+    pytorch-optimizer's do, and runs its rule parameter by parameter.
+
+    Each parameter's state is the rule's without ``"step"``; the rule is handed the group's
+    count of earlier steps. ``compile=True`` compiles the rule's ``update`` (the step without
+    its count, the step-dependent numbers passed in as a tensor and a flag), once for all
+    shapes, with the learning rate an input so that a scheduler does not recompile it.
+    """
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """Update every parameter that has a gradient; return the closure's loss, if any."""
+        group_rules = [self._group_rule(i, group) for i, group in enumerate(self.param_groups)]
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for index, (rule, group) in enumerate(zip(group_rules, self.param_groups, strict=True)):
+            group["step"] = group.get("step", 0) + 1
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse:
+                    raise RuntimeError(f"{rule.name} does not support sparse gradient.")
+                stored = self.state[p]
+                state = {**(stored or rule.init(p.detach())), "step": group["step"] - 1}
+                x, new = self._update(index, rule, p, state)
+                p.copy_(x)
+                merged = {**state, **new}
+                del merged["step"]
+                stored.update(merged)
+        return loss
+
+    def _compiled(self, index, rule, p, state, *decisions):
+        """``rule.update`` compiled, with the group's learning rate as a tensor input."""
+        if getattr(self, "_compiled_update", None) is None:
+            self._compiled_update = _engine._compile(_matrix_update)
+        return self._compiled_update(self._engine.prepare(index, rule), p.detach(), p.grad,
+                                     {k: v for k, v in state.items() if k != "step"}, *decisions)
+
+
+class Shampoo(_PerGroupCount, _NamedOptimizer):
+    """Shampoo as ``pytorch_optimizer.Shampoo`` (4.1.0): its arguments, defaults, state keys,
+    step count per param group (``group["step"]``) and numbers."""
+
+    rule_class = rules.Shampoo
+    _compile_doc = ("``compile=True`` compiles the rule's ``update`` with :func:`torch.compile`: "
+                    "the matrix products and decompositions stay the library's calls, the "
+                    "elementwise work between them is fused.")
+
+    def _update(self, index, rule, p, state):
+        if not self.compile:
+            return rule.step(p.detach(), p.grad, state)
+        refresh = (state["step"] + 1) % rule.preconditioning_compute_steps == 0
+        return self._compiled(index, rule, p, state, refresh)
+
+
+class SOAP(_PerGroupCount, _NamedOptimizer):
+    """SOAP as ``pytorch_optimizer.SOAP`` (4.1.0): its arguments, defaults, state keys, step
+    count per param group (``group["step"]``) and numbers. The first step of each parameter,
+    which computes its bases by an eigen decomposition, runs eagerly also with
+    ``compile=True``."""
+
+    rule_class = rules.SOAP
+    _compile_doc = ("``compile=True`` compiles the rule's ``update`` with :func:`torch.compile`: "
+                    "the matrix products and decompositions stay the library's calls, the "
+                    "elementwise work between them is fused.")
+
+    def _update(self, index, rule, p, state):
+        count = state["step"]
+        if not self.compile or state["Q"] is None:
+            return rule.step(p.detach(), p.grad, state)
+        refresh = count % state["precondition_frequency"] == 0
+        step_size = torch.as_tensor(rule.step_size(count)).to(torch.float64)
+        return self._compiled(index, rule, p, state, step_size, refresh)
+
+
+class Prodigy(_NamedOptimizer):
+    """Prodigy as ``prodigyopt.Prodigy`` (1.1.2): its arguments, defaults, state keys and
+    numbers; ``d`` and its companions ``d_max``, ``d_numerator``, ``d_denom``, ``d_hat`` and
+    the count ``k`` live in every param group, as there.
+
+    A step runs the rule's three phases over all parameters: accumulate on each, estimate the
+    one ``d`` from the sums, apply to each. As in prodigyopt, ``betas``, ``beta3``,
+    ``decouple``, ``use_bias_correction``, ``growth_rate``, ``d_coef`` and ``fsdp_in_use``
+    are read from the first param group; ``lr``, ``eps``, ``weight_decay``, ``d0``,
+    ``safeguard_warmup`` and ``slice_p`` per group, and the groups' learning rates must be
+    equal or 0. With ``fsdp_in_use`` (or a parameter flattened by FSDP) the two sums are
+    added over the processes of ``torch.distributed`` (in float64, where prodigyopt adds in
+    float32 on the GPU). ``compile=True`` is refused: the phases read the sums as numbers.
+    """
+
+    rule_class = rules.Prodigy
+    _runs_on = "in three phases over all parameters"
+    _compile_doc = "``compile=True`` is refused."
+    _PER_GROUP = ("lr", "eps", "weight_decay", "d0", "safeguard_warmup", "slice_p")
+
+    def __init__(self, params, *args, compile=False, **kwargs):
+        if compile:
+            raise ValueError(
+                "`compile` must be False for Prodigy: each step reads two sums over all "
+                "parameters as numbers between its passes. Received: compile=True"
+            )
+        super().__init__(params, *args, **kwargs)
+        if not 0.0 < self.defaults["lr"]:
+            raise ValueError(f"Invalid learning rate: {self.defaults['lr']}")
+
+    def add_param_group(self, param_group):
+        d0 = self.defaults["d0"]
+        super().add_param_group(
+            {"d": d0, "d_max": d0, "d_numerator": 0.0, "k": 0, **param_group}
+        )
+
+    def _phase_rules(self):
+        """Each group's rule: the first group's, with the group's own per-group values."""
+        first = self._group_rule(0, self.param_groups[0])
+        group_rules = [first]
+        for index, group in enumerate(self.param_groups[1:], start=1):
+            own = self._group_rule(index, group)
+            group_rules.append(first.replace(**{k: getattr(own, k) for k in self._PER_GROUP}))
+        return group_rules
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """One Prodigy step over every parameter that has a gradient; the closure's loss."""
+        group_rules = self._phase_rules()
+        lr = max(group["lr"] for group in self.param_groups)
+        if any(group["lr"] not in (lr, 0.0) for group in self.param_groups):
+            raise RuntimeError(
+                "Setting different lr values in different parameter groups is only supported "
+                "for values of 0"
+            )
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        first, rule = self.param_groups[0], group_rules[0]
+        beta3 = rule.beta3 if rule.beta3 is not None else rule.betas[1] ** 0.5
+        d, k = first["d"], first["k"]
+        dlr = rule.replace(lr=lr).scale(d, k)
+        fsdp = rule.fsdp_in_use
+        work, increment, denominator = [], 0.0, 0.0
+        for group, group_rule in zip(self.param_groups, group_rules, strict=True):
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                fsdp = fsdp or hasattr(p, "_fsdp_flattened")
+                g = group_rule.gradient(p, p.grad)
+                state = self.state[p]
+                if not state:
+                    fresh = group_rule.init(p.detach())
+                    state.update({key: fresh[key] for key in fresh if key not in first})
+                new, part, total = group_rule.accumulate(p.detach(), g, state, d, dlr)
+                state.update(new)
+                increment += part
+                denominator += total
+                work.append((group_rule, p, g, state))
+        if denominator == 0 and not fsdp:
+            return loss
+        numerator = first["d_numerator"] * beta3 + increment
+        if fsdp:
+            sums = torch.tensor([increment, denominator], dtype=torch.float64,
+                                device=work[0][1].device if work else None)
+            torch.distributed.all_reduce(sums, op=torch.distributed.ReduceOp.SUM)
+            numerator = first["d_numerator"] * beta3 + sums[0].item()
+            denominator = sums[1].item()
+        d_new, d_max, d_hat = group_rules[-1].estimate(d, first["d_max"], numerator, denominator)
+        for group in self.param_groups:
+            group.update(d_numerator=numerator, d_denom=denominator, d=d_new, d_max=d_max,
+                         d_hat=d_hat)
+        for group_rule, p, g, state in work:
+            x, new = group_rule.apply(p.detach(), g, state, d_new, dlr)
+            p.copy_(x)
+            state.update(new)
+        for group in self.param_groups:
+            group["k"] += 1
+        return loss

@@ -14,6 +14,14 @@ over learning rates is one vectorized run::
     rule = Adam(lr=lr)
     x = np.broadcast_to([3.0, 4.0], rule.broadcast_shape((2,)))
 
+The rules: gradient descent to Adam (:class:`SGD`, :class:`Adagrad`, :class:`RMSprop`,
+:class:`Adadelta`, :class:`Adam`, :class:`AdamW`, :class:`Adamax`), the ODE view
+(:class:`Heun`), gradient accumulation (:class:`SoftBatch`), the optimizers after Adam
+(:class:`NAdam`, :class:`RAdam`, :class:`Adafactor`, :class:`Muon`, :class:`Lion`,
+:class:`AdamWScheduleFree`), torch.optim's :class:`Rprop`, :class:`ASGD` and :class:`LBFGS`,
+the matrix preconditioners :class:`Shampoo` and :class:`SOAP`, and the learning-rate-free
+:class:`Prodigy`.
+
 Names, defaults, state keys and formulas are torch.optim's, so a rule and its torch.optim
 namesake agree to the last digits. Conventions found elsewhere are parameters, not copies:
 ``eps_root`` puts an epsilon inside the square root, as Lasagne and many course notes write
@@ -73,6 +81,12 @@ __all__ = [
     "Muon",
     "Lion",
     "AdamWScheduleFree",
+    "Rprop",
+    "ASGD",
+    "LBFGS",
+    "Shampoo",
+    "SOAP",
+    "Prodigy",
     "newton_schulz",
     "namespace",
     "zeros_like",
@@ -1502,3 +1516,1100 @@ class AdamWScheduleFree(Rule):
             "exp_avg_sq": v,
         }
         return self.training_point(new), new
+
+
+# --------------------------------------------------------------------------------------------
+# torch.optim's remaining namesakes (Rprop, ASGD, LBFGS), the matrix preconditioners Shampoo and
+# SOAP (pytorch-optimizer) and Prodigy (prodigyopt).
+
+
+def _check_integer(name, value, low=0):
+    """An integer of at least ``low``: TypeError for other types, ValueError below ``low``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be an integer. Received: {name}={value!r}")
+    if value < low:
+        raise ValueError(f"`{name}` must be at least {low}. Received: {name}={value!r}")
+
+
+def _value(x):
+    """A zero-dimensional tensor read as a number, also where it requires grad (``.item()``).
+
+    torch.optim reads ASGD's learning rate ``eta`` this way: no gradient flows through it.
+    """
+    return _item(x.detach()) if is_tensor(x) else x
+
+
+def _stored_as_torch(old, value):
+    """``value`` written into the scalar ``old`` as torch.optim writes ASGD's: made a tensor of
+    the default scalar dtype first, then copied into ``old``'s dtype (float64 after
+    ``load_state_dict``, which casts it to the parameter's)."""
+    if not is_tensor(old):
+        return value
+    dtype = _scalar_dtype(namespace(old))
+    value = value.to(dtype) if is_tensor(value) else namespace(old).tensor(value, dtype=dtype)
+    return value.to(old.dtype)
+
+
+@dataclass(frozen=True, eq=False)
+class Rprop(Rule):
+    r"""Rprop: the sign of the gradient, with a step size per coordinate that learns itself.
+
+    With :math:`g_t = \nabla f(x_{t-1})`, :math:`(\eta_-, \eta_+)` = ``etas`` and
+    :math:`(\Gamma_{\min}, \Gamma_{\max})` = ``step_sizes``, for every coordinate:
+
+    .. math::
+
+        \sigma_t = \operatorname{sign}(g_t\, \tilde g_{t-1}), \qquad
+        \gamma_t = \operatorname{clip}\big(\gamma_{t-1} \cdot
+            \{\eta_+ \text{ if } \sigma_t > 0;\ \eta_- \text{ if } \sigma_t < 0;\
+              1 \text{ otherwise}\},\ \Gamma_{\min},\ \Gamma_{\max}\big) \\
+        \tilde g_t = 0 \text{ if } \sigma_t < 0, \quad \tilde g_t = g_t \text{ otherwise};
+        \qquad
+        x_t = x_{t-1} - \gamma_t \operatorname{sign}(\tilde g_t)
+
+    with :math:`\gamma_0` = ``lr`` and :math:`\tilde g_0 = 0`. While the gradient keeps its
+    sign the step grows by :math:`\eta_+` a step; when the sign flips, a minimum was jumped
+    over: the step shrinks by :math:`\eta_-` and the coordinate rests for one step (its
+    remembered gradient is zero, so the next product is zero and the step size stays). Only
+    the sign of the gradient is used, never its size. State: ``step``, ``prev``
+    (:math:`\tilde g`), ``step_size`` (:math:`\gamma`).
+
+    Conventions: torch.optim's, which is Igel and Hüsken's iRprop⁻: no weight-backtracking
+    (Riedmiller and Braun's original takes the last step back after a sign change) and the
+    remembered gradient set to zero after one. ``lr`` is only the initial step size: a
+    scheduler that changes it later changes nothing. RMSProp was introduced as a mini-batch
+    version of Rprop: it keeps Rprop's indifference to the gradient's scale by dividing by a
+    running root mean square, which, unlike the sign, averages over mini-batches.
+
+    References: Riedmiller and Braun (1993), *A direct adaptive method for faster
+    backpropagation learning: the RPROP algorithm*, IEEE ICNN; Igel and Hüsken (2000),
+    *Improving the Rprop learning algorithm*; implementation: ``torch.optim.Rprop``
+    (single-tensor path).
+    """
+
+    elementwise: ClassVar[bool] = True
+    lr: float = 1e-2
+    etas: tuple[float, float] = (0.5, 1.2)
+    step_sizes: tuple[float, float] = (1e-6, 50)
+    _: KW_ONLY
+    maximize: bool = False
+
+    def __post_init__(self):
+        _check_lr(self.lr)
+        _check_pair("etas", self.etas, "(etaminus, etaplus)")
+        etaminus, etaplus = (_as_real_array("etas", eta) for eta in self.etas)
+        if not (np.all(etaminus > 0) and np.all(etaminus < 1) and np.all(etaplus > 1)):
+            raise ValueError(f"Invalid eta values: {self.etas[0]}, {self.etas[1]}")
+        _check_pair("step_sizes", self.step_sizes, "(min, max)")
+        low, high = self.step_sizes
+        _check("step_sizes", low, message=f"Invalid step_sizes values: {low}, {high}")
+        _check("step_sizes", high, message=f"Invalid step_sizes values: {low}, {high}")
+        if np.any(_as_real_array("step_sizes", low) > _as_real_array("step_sizes", high)):
+            raise ValueError(f"Invalid step_sizes values: {low}, {high}")
+        _check_flag("maximize", self.maximize)
+        object.__setattr__(self, "etas", tuple(self.etas))
+        object.__setattr__(self, "step_sizes", tuple(self.step_sizes))
+
+    def init(self, x):
+        return {"step": 0, "prev": zeros_like(x), "step_size": zeros_like(x) + self.lr}
+
+    def step(self, x, g, state, grad_fn=None):
+        xp = namespace(x, g)
+        g = _prepare(self, x, g)
+        etaminus, etaplus = self.etas
+        low, high = self.step_sizes
+        sign = xp.sign(g * state["prev"])
+        # NaN stays NaN, as torch's masked assignments leave it.
+        factor = xp.where(sign > 0, etaplus,
+                          xp.where(sign < 0, etaminus, xp.where(sign == 0, 1.0, sign)))
+        step_size = xp.clip(state["step_size"] * factor, low, high)
+        g = xp.where(factor == etaminus, 0.0, g)
+        x = addcmul(x, xp.sign(g), step_size, -1)
+        return x, {"step": state["step"] + 1, "prev": g, "step_size": step_size}
+
+
+@dataclass(frozen=True, eq=False)
+class ASGD(Rule):
+    r"""ASGD: gradient descent with a decaying step, and the average of its iterates.
+
+    With :math:`g_t = \nabla f(x_{t-1}) + \lambda x_{t-1}`, :math:`\eta` = ``lr``,
+    :math:`\kappa` = ``lambd``, :math:`\alpha` = ``alpha``, :math:`t_0` = ``t0`` and
+    :math:`\lambda` = ``weight_decay``:
+
+    .. math::
+
+        x_t = (1 - \kappa \eta_{t-1})\, x_{t-1} - \eta_{t-1}\, g_t, \qquad
+        \bar x_t = \bar x_{t-1} + \mu_{t-1} (x_t - \bar x_{t-1}) \\
+        \eta_t = \frac{\eta}{(1 + \kappa \eta t)^{\alpha}}, \qquad
+        \mu_t = \frac{1}{\max(1, t - t_0)}
+
+    with :math:`\eta_0 = \eta` and :math:`\mu_0 = 1`, so that :math:`\bar x_t = x_t` up to step
+    :math:`t_0 + 2` and from there on :math:`\bar x_t` is the running mean of
+    :math:`x_{t_0+2}, \dots, x_t` (for an integer :math:`t_0`). The parameters themselves are
+    the plain iterates :math:`x_t`; the average :math:`\bar x` is state (``ax``), to be
+    copied into the model for evaluation. State:
+    ``step``, ``eta`` (:math:`\eta_t`), ``mu`` (:math:`\mu_t`), ``ax`` (:math:`\bar x`); the
+    scalars as zero-dimensional tensors beside tensors.
+
+    Conventions: torch.optim's. :math:`\eta_t` and :math:`\mu_t` are rounded to torch's scalar
+    dtype (float32 unless the default dtype is float64) and read back from it; the decay
+    :math:`1 - \kappa\eta_{t-1}` is a second, L2-like shrinkage. ``eta`` starts at the ``lr``
+    of the first step; later, :math:`\eta_t` is computed from the current ``lr``, so a
+    scheduler acts with one step of delay. With the default :math:`t_0 = 10^6` no averaging
+    happens in a short run.
+
+    References: Polyak and Juditsky (1992), *Acceleration of stochastic approximation by
+    averaging*, SIAM J. Control Optim.; Ruppert (1988), *Efficient estimations from a slowly
+    convergent Robbins–Monro process*; Bottou (2012), *Stochastic gradient descent tricks*
+    (the step schedule); implementation: ``torch.optim.ASGD`` (single-tensor
+    path).
+    """
+
+    elementwise: ClassVar[bool] = True
+    lr: float = 1e-2
+    lambd: float = 1e-4
+    alpha: float = 0.75
+    t0: float = 1e6
+    weight_decay: float = 0.0
+    _: KW_ONLY
+    maximize: bool = False
+
+    def __post_init__(self):
+        _check_lr(self.lr)
+        _check("lambd", self.lambd)
+        _check("alpha", self.alpha)
+        _check("t0", self.t0)
+        _check("weight_decay", self.weight_decay)
+        _check_flag("maximize", self.maximize)
+
+    def init(self, x):
+        lr = _value(self.lr)
+        # A sweep over learning rates (numpy) keeps one eta per run.
+        eta = _scalar_state(x, lr) if np.ndim(lr) == 0 else np.asarray(lr, dtype=float)
+        return {"step": 0, "eta": eta, "mu": _scalar_state(x, 1.0), "ax": zeros_like(x)}
+
+    def step(self, x, g, state, grad_fn=None):
+        g = _l2(self, x, _prepare(self, x, g))
+        t = state["step"] + 1
+        eta = _value(state["eta"])
+        x = add(x * (1 - self.lambd * eta), g, -eta)
+        mu, ax = _item(state["mu"]), state["ax"]
+        if not isinstance(mu, numbers.Real):  # an array, or a tensor in compiled code
+            ax = _where(mu != 1, ax + (x - ax) * mu, x)
+        elif mu != 1:
+            ax = ax + (x - ax) * mu
+        else:
+            ax = copy(x)
+        lr = _value(self.lr)
+        return x, {
+            "step": t,
+            "eta": _stored_as_torch(state["eta"], lr / ((1 + self.lambd * lr * t) ** self.alpha)),
+            "mu": _stored_as_torch(state["mu"], 1 / _maximum(1, t - self.t0)),
+            "ax": ax,
+        }
+
+
+def _dot(a, b):
+    """The dot product of two vectors (``torch.dot`` on tensors, as torch.optim's L-BFGS)."""
+    return a.dot(b) if is_tensor(a) else np.dot(a, b)
+
+
+def _cubic_minimum(x1, f1, g1, x2, f2, g2, bounds=None):
+    """The minimiser of the cubic through two points with their values and slopes, clamped.
+
+    Within ``bounds`` (by default the interval between the points); the interval's middle
+    when the cubic has no minimum. The interpolation of Nocedal and Wright (2006), eq. 3.59.
+    """
+    if bounds is None:
+        bounds = (x1, x2) if x1 <= x2 else (x2, x1)
+    low, high = bounds
+    d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
+    discriminant = d1**2 - g1 * g2
+    if discriminant < 0:
+        return (low + high) / 2.0
+    d2 = namespace(discriminant).sqrt(discriminant)
+    if x1 <= x2:
+        point = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
+    else:
+        point = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
+    return min(max(point, low), high)
+
+
+def _strong_wolfe(value_and_grad, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1e-9,
+                  max_ls=25):
+    """A step length along ``d`` from ``x`` that satisfies the strong Wolfe conditions.
+
+    Nocedal and Wright's algorithms 3.5 (bracketing) and 3.6 (zoom), with cubic interpolation,
+    as torch.optim's L-BFGS runs them (after minFunc): at most ``max_ls`` evaluations beyond
+    the first, sufficient decrease with ``c1``, curvature with ``c2``. ``f``, ``g`` and ``gtd``
+    are the value, gradient and slope at ``t = 0``. Returns the value and gradient at the step
+    found, the step, and the number of evaluations.
+    """
+    d_norm = namespace(d).abs(d).max()
+    g = copy(g)
+    f_new, g_new = value_and_grad(add(x, d, t))
+    evaluations = 1
+    gtd_new = _dot(g_new, d)
+
+    # Bracketing: grow the step until an interval is known to hold a point that satisfies the
+    # conditions, or the current step satisfies them.
+    t_prev, f_prev, g_prev, gtd_prev = 0, f, g, gtd
+    done = False
+    ls_iter = 0
+    while ls_iter < max_ls:
+        too_far = f_new > (f + c1 * t * gtd) or (ls_iter > 1 and f_new >= f_prev)
+        if not too_far and abs(gtd_new) <= -c2 * gtd:
+            bracket, values, grads = [t], [f_new], [g_new]
+            done = True
+            break
+        if too_far or gtd_new >= 0:
+            bracket, values = [t_prev, t], [f_prev, f_new]
+            grads, slopes = [g_prev, copy(g_new)], [gtd_prev, gtd_new]
+            break
+        step = _cubic_minimum(t_prev, f_prev, gtd_prev, t, f_new, gtd_new,
+                              bounds=(t + 0.01 * (t - t_prev), t * 10))
+        t_prev, f_prev, g_prev, gtd_prev = t, f_new, copy(g_new), gtd_new
+        t = step
+        f_new, g_new = value_and_grad(add(x, d, t))
+        evaluations += 1
+        gtd_new = _dot(g_new, d)
+        ls_iter += 1
+    if ls_iter == max_ls:
+        bracket, values, grads = [0, t], [f, f_new], [g, g_new]
+
+    # Zoom: shrink the interval, keeping its low end the lowest point seen.
+    insufficient = False
+    low, high = (0, 1) if values[0] <= values[-1] else (1, 0)
+    while not done and ls_iter < max_ls:
+        if abs(bracket[1] - bracket[0]) * d_norm < tolerance_change:
+            break
+        t = _cubic_minimum(bracket[0], values[0], slopes[0], bracket[1], values[1], slopes[1])
+        top, bottom = max(bracket), min(bracket)
+        margin = 0.1 * (top - bottom)
+        if min(top - t, t - bottom) < margin:
+            # Near an end: after a second such step, or on the end itself, move a tenth in.
+            if insufficient or t >= top or t <= bottom:
+                t = top - margin if abs(t - top) < abs(t - bottom) else bottom + margin
+                insufficient = False
+            else:
+                insufficient = True
+        else:
+            insufficient = False
+        f_new, g_new = value_and_grad(add(x, d, t))
+        evaluations += 1
+        gtd_new = _dot(g_new, d)
+        ls_iter += 1
+        if f_new > (f + c1 * t * gtd) or f_new >= values[low]:
+            bracket[high], values[high], grads[high], slopes[high] = t, f_new, copy(g_new), gtd_new
+            low, high = (0, 1) if values[0] <= values[1] else (1, 0)
+            continue
+        if abs(gtd_new) <= -c2 * gtd:
+            done = True
+        elif gtd_new * (bracket[high] - bracket[low]) >= 0:
+            bracket[high], values[high] = bracket[low], values[low]
+            grads[high], slopes[high] = grads[low], slopes[low]
+        bracket[low], values[low], grads[low], slopes[low] = t, f_new, copy(g_new), gtd_new
+    return values[low], grads[low], bracket[low], evaluations
+
+
+@dataclass(frozen=True, eq=False)
+class LBFGS(Rule):
+    r"""L-BFGS: a quasi-Newton step from the last few gradient differences.
+
+    ``x`` is one vector (an array of any shape is taken as its flattened elements). With
+    :math:`s_i = x_{i+1} - x_i` and :math:`y_i = g_{i+1} - g_i` for the last :math:`m` =
+    ``history_size`` iterations (those with :math:`y_i^\top s_i > 10^{-10}`), the direction is
+    :math:`d = -H g`, where :math:`H` is the BFGS inverse-Hessian estimate built from those
+    pairs, starting from :math:`H_0 = \gamma I` with :math:`\gamma = y^\top s / y^\top y` of the
+    newest pair. It is computed without forming :math:`H` (the two-loop recursion,
+    :math:`O(mn)`):
+
+    .. math::
+
+        q \leftarrow -g; \quad \text{for } i = \text{newest} \dots \text{oldest}:\
+            a_i = \rho_i s_i^\top q,\ q \leftarrow q - a_i y_i \\
+        r \leftarrow \gamma q; \quad \text{for } i = \text{oldest} \dots \text{newest}:\
+            b_i = \rho_i y_i^\top r,\ r \leftarrow r + (a_i - b_i) s_i; \qquad d = r
+
+    with :math:`\rho_i = 1 / y_i^\top s_i`. The step is :math:`x \leftarrow x + t d` with
+    :math:`t` = ``lr`` (the very first one :math:`t = \eta \min(1, 1/\lVert g \rVert_1)`, as
+    there is no curvature yet), or, with ``line_search_fn="strong_wolfe"``, the step length
+    that a line search finds. One ``step`` is one call of torch.optim's ``LBFGS.step``: up to
+    ``max_iter`` such iterations and ``max_eval`` function evaluations, stopped early when the
+    largest gradient entry is at most ``tolerance_grad``, or the step, the slope along
+    :math:`d` or the change of the loss falls below ``tolerance_change``.
+
+    Calling it. Beyond the gradient ``g`` at ``x``, L-BFGS needs values and more gradients:
+    ``step(x, g, state, value=f(x), value_and_grad=fn)``, where ``fn(x)`` returns the pair
+    ``(f(x), ∇f(x))`` (``grad_fn`` is not used). ``value_and_grad`` is required unless
+    ``max_iter=1`` and there is no line search; that configuration takes exactly one gradient
+    per step, as every other rule does, and is the stochastic L-BFGS of a training loop.
+    :class:`adalearn.optim.LBFGS` passes a function that sets the parameters and calls the
+    closure. The rule is not elementwise, not batched over leading dimensions, and runs eagerly
+    (its loop depends on the values it computes).
+
+    State, torch.optim's: ``func_evals``, ``n_iter`` (iterations over all steps), ``d``,
+    ``t``, ``old_dirs`` (the :math:`y_i`), ``old_stps`` (the :math:`s_i`), ``ro``
+    (:math:`\rho_i`), ``H_diag`` (:math:`\gamma`), ``prev_flat_grad`` and ``prev_loss``; the
+    scratch list ``al`` of torch's is not kept.
+
+    Conventions: torch.optim's, including that the line search uses its default
+    ``tolerance_change`` of :math:`10^{-9}`, not the rule's, and that the curvature condition
+    uses :math:`c_1 = 10^{-4}`, :math:`c_2 = 0.9`.
+
+    References: Liu and Nocedal (1989), *On the limited memory BFGS method for large scale
+    optimization*, Math. Programming 45; Nocedal and Wright (2006), *Numerical Optimization*,
+    chapters 3 and 7; implementation: ``torch.optim.LBFGS`` (after Schmidt's minFunc).
+    """
+
+    lr: float = 1.0
+    max_iter: int = 20
+    max_eval: int | None = None
+    tolerance_grad: float = 1e-7
+    tolerance_change: float = 1e-9
+    history_size: int = 100
+    line_search_fn: str | None = None
+
+    def __post_init__(self):
+        _check_lr(self.lr)
+        _check_integer("max_iter", self.max_iter, 1)
+        if self.max_eval is None:
+            object.__setattr__(self, "max_eval", self.max_iter * 5 // 4)
+        _check_integer("max_eval", self.max_eval, 1)
+        _check("tolerance_grad", self.tolerance_grad)
+        _check("tolerance_change", self.tolerance_change)
+        _check_integer("history_size", self.history_size, 1)
+        if self.line_search_fn not in (None, "strong_wolfe"):
+            raise ValueError(
+                "`line_search_fn` must be None or 'strong_wolfe'. "
+                f"Received: line_search_fn={self.line_search_fn!r}"
+            )
+
+    def init(self, x):
+        return {"func_evals": 0, "n_iter": 0}
+
+    def direction(self, g, state):
+        """The L-BFGS direction :math:`-Hg` (the two-loop recursion) and the updated memory.
+
+        ``state`` holds the previous direction ``d``, step ``t`` and gradient
+        ``prev_flat_grad``; the pair :math:`(s, y)` they give joins the memory when
+        :math:`y^\\top s > 10^{-10}`. Returns ``d`` and the new ``old_dirs``, ``old_stps``,
+        ``ro`` and ``H_diag``.
+        """
+        if state["n_iter"] == 1:
+            return -g, {"old_dirs": [], "old_stps": [], "ro": [], "H_diag": 1}
+        old_dirs, old_stps, ro = state["old_dirs"], state["old_stps"], state["ro"]
+        scale = state["H_diag"]
+        y = g - state["prev_flat_grad"]
+        s = state["d"] * state["t"]
+        ys = _dot(y, s)
+        if ys > 1e-10:
+            keep = 1 if len(old_dirs) == self.history_size else 0
+            old_dirs, old_stps = [*old_dirs[keep:], y], [*old_stps[keep:], s]
+            ro = [*ro[keep:], 1.0 / ys]
+            scale = ys / _dot(y, y)
+        q = -g
+        a = [None] * len(old_dirs)
+        for i in reversed(range(len(old_dirs))):
+            a[i] = _dot(old_stps[i], q) * ro[i]
+            q = add(q, old_dirs[i], -a[i])
+        r = q * scale
+        for i in range(len(old_dirs)):
+            b = _dot(old_dirs[i], r) * ro[i]
+            r = add(r, old_stps[i], a[i] - b)
+        return r, {"old_dirs": old_dirs, "old_stps": old_stps, "ro": ro, "H_diag": scale}
+
+    def step(self, x, g, state, grad_fn=None, *, value=None, value_and_grad=None):
+        if (value is None or value_and_grad is None) and (
+            self.max_iter > 1 or self.line_search_fn is not None
+        ):
+            raise TypeError(
+                "`value` and `value_and_grad` must be given to LBFGS.step: the loss at x and a "
+                "function that returns the loss and its gradient at a point, as L-BFGS "
+                f"evaluates the loss again with max_iter={self.max_iter} and "
+                f"line_search_fn={self.line_search_fn!r}. "
+                f"Received: value={value!r}, value_and_grad={value_and_grad!r}"
+            )
+        shape = x.shape
+        x, g = x.reshape(-1), _prepare(self, x, g).reshape(-1)
+        abs_ = namespace(x, g).abs
+        # A tensor lr is kept as the object itself: torch's state["t"] is then that tensor,
+        # which a scheduler changes in place before the next step's s = d t reads it.
+        lr = self.lr
+        state = {**state, "func_evals": state["func_evals"] + 1}
+        loss, evaluations = value, 1
+        if abs_(g).max() <= self.tolerance_grad:
+            return x.reshape(shape), state
+        n_iter = 0
+        while n_iter < self.max_iter:
+            n_iter += 1
+            state["n_iter"] += 1
+            d, memory = self.direction(g, state)
+            state.update(memory, d=d, prev_flat_grad=copy(g), prev_loss=loss)
+            t = min(1.0, 1.0 / abs_(g).sum()) * lr if state["n_iter"] == 1 else lr
+            state["t"] = t
+            gtd = _dot(g, d)
+            if gtd > -self.tolerance_change:
+                break
+            more = 0
+            if self.line_search_fn is not None:
+                loss, g, t, more = _strong_wolfe(value_and_grad, x, t, d, loss, g, gtd,
+                                                 max_ls=self.max_eval - evaluations)
+                state["t"] = t
+                x = add(x, d, t)
+                converged = abs_(g).max() <= self.tolerance_grad
+            else:
+                x = add(x, d, t)
+                converged = False
+                if n_iter != self.max_iter:
+                    # Not after the last iteration: the next step evaluates there anyway.
+                    loss, g = value_and_grad(x)
+                    converged = abs_(g).max() <= self.tolerance_grad
+                    more = 1
+            evaluations += more
+            state["func_evals"] += more
+            if (
+                n_iter == self.max_iter
+                or evaluations >= self.max_eval
+                or converged
+                or abs_(d * t).max() <= self.tolerance_change
+                or abs(loss - state["prev_loss"]) < self.tolerance_change
+            ):
+                break
+        return x.reshape(shape), state
+
+
+# The matrix preconditioners. Their linear algebra runs on numpy or torch through these helpers;
+# on tensors each is the operation pytorch-optimizer calls, so that the results are its own.
+
+
+def _check_reference(name, value, message, positive=False):
+    """pytorch-optimizer's checks: its messages, as ValueErrors."""
+    _as_real_array(name, value)
+    if np.any(np.asarray(value) <= 0) if positive else np.any(np.asarray(value) < 0):
+        raise ValueError(message)
+
+
+def _reject_complex_matrix(rule, x):
+    """pytorch-optimizer's refusal of complex parameters, in its words, as torch's error type."""
+    if x.is_complex() if is_tensor(x) else np.iscomplexobj(x):
+        raise RuntimeError(f"{rule.name} does not support complex parameter.")
+
+
+def _eye(x, n):
+    """The ``n`` × ``n`` identity in the dtype and on the device of ``x``."""
+    if is_tensor(x):
+        return namespace(x).eye(n, dtype=x.dtype, device=x.device)
+    return np.eye(n, dtype=x.dtype)
+
+
+def _permute(x, order):
+    return x.permute(*order) if is_tensor(x) else np.transpose(x, order)
+
+
+def _unfold(x, axis):
+    """The mode-``axis`` unfolding: that axis first, the others flattened, row-major."""
+    moved = x.movedim(axis, 0) if is_tensor(x) else np.moveaxis(x, axis, 0)
+    return moved.reshape(x.shape[axis], -1)
+
+
+def _inverse_root(matrix, power):
+    """:math:`M^{-1/p}` of a symmetric positive semi-definite ``matrix``, by an SVD.
+
+    The SVD runs in float64 for float64 input and in float32 otherwise, as
+    pytorch-optimizer's ``compute_power_svd``.
+    """
+    if is_tensor(matrix):
+        torch = namespace(matrix)
+        dtype = torch.float64 if matrix.dtype == torch.float64 else torch.float32
+        u, s, vh = torch.linalg.svd(matrix.to(dtype), full_matrices=False)
+        return ((u * s.pow(-1.0 / power).unsqueeze(-2)) @ vh).to(matrix.dtype)
+    dtype = np.float64 if matrix.dtype == np.float64 else np.float32
+    u, s, vh = np.linalg.svd(matrix.astype(dtype), full_matrices=False)
+    return ((u * (s ** (-1.0 / power))[None, :]) @ vh).astype(matrix.dtype)
+
+
+@dataclass(frozen=True, eq=False)
+class Shampoo(Rule):
+    r"""Shampoo: one preconditioner per dimension of a tensor, a Kronecker factor each.
+
+    With :math:`G_t` the gradient of a matrix :math:`X` of shape :math:`m \times n`,
+    :math:`\eta` = ``lr`` and :math:`\epsilon` = ``matrix_eps``:
+
+    .. math::
+
+        L_t = L_{t-1} + G_t G_t^\top, \qquad R_t = R_{t-1} + G_t^\top G_t, \qquad
+        L_0 = \epsilon I_m,\ R_0 = \epsilon I_n \\
+        X_t = X_{t-1} - \eta\, L_t^{-1/4}\, G_t\, R_t^{-1/4}
+
+    :math:`L_t` and :math:`R_t` hold :math:`m^2 + n^2` numbers where full-matrix AdaGrad,
+    :math:`(\epsilon I + \sum_s g_s g_s^\top)^{-1/2} g_t` with :math:`g = \operatorname{vec}
+    G`, holds :math:`(mn)^2`. Since :math:`\sum_s g_s g_s^\top \preceq r\, (L_t^{1/2} \otimes
+    R_t^{1/2})` for gradients of rank at most :math:`r` (Gupta, Koren and Singer's lemma), the
+    Kronecker product of the two fourth roots stands in for that square root. A tensor of
+    order :math:`k` gets one factor per dimension, :math:`H_{i,t} = H_{i,t-1} + G_{(i)}
+    G_{(i)}^\top` (:math:`G_{(i)}` the mode-:math:`i` unfolding), each applied with the power
+    :math:`-1/(2k)`; a vector (:math:`k = 1`) is full-matrix AdaGrad,
+    :math:`(\epsilon I + \sum_s g_s g_s^\top)^{-1/2} g_t`. State: ``step``,
+    ``momentum_buffer`` and, per dimension :math:`i`, ``pre_cond_i`` (:math:`H_i`) and
+    ``inv_pre_cond_i`` (:math:`H_i^{-1/2k}`).
+
+    The roots come from an SVD (float64 for float64 parameters, float32 otherwise) every
+    ``preconditioning_compute_steps`` steps (until the first such step the roots are zero and
+    the parameters do not move). On numpy and on torch alike; the step is not elementwise.
+
+    Conventions: pytorch-optimizer's ``Shampoo`` (4.1.0), which adds to the paper's algorithm:
+
+    - ``momentum`` :math:`\mu` mixes the gradient with the *previous update*:
+      :math:`\tilde G_t = (1 - \mu) G_t + \mu\, U_{t-1}`, where :math:`U_{t-1}` is last step's
+      preconditioned direction (``momentum_buffer``, which holds the update even without
+      momentum; the first is :math:`G_1`, taken before ``maximize`` negates it).
+      :math:`\tilde G_t`, after weight decay, is both accumulated into the factors and
+      preconditioned.
+    - ``weight_decay`` :math:`\lambda` adds :math:`\lambda X` to the gradient, or with
+      ``weight_decouple`` multiplies :math:`X` by :math:`1 - \eta\lambda` first (by
+      :math:`1 - \lambda` with ``fixed_decay``).
+
+    References: Gupta, Koren and Singer (2018), *Shampoo: preconditioned stochastic tensor
+    optimization*, ICML; implementation: ``pytorch_optimizer.Shampoo`` (kozistr/
+    pytorch_optimizer).
+    """
+
+    lr: float = 1e-3
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    weight_decouple: bool = False
+    fixed_decay: bool = False
+    preconditioning_compute_steps: int = 1
+    matrix_eps: float = 1e-6
+    _: KW_ONLY
+    maximize: bool = False
+
+    def __post_init__(self):
+        _check_reference("lr", self.lr, f"learning rate must be positive. ({self.lr} > 0)")
+        momentum = _as_real_array("momentum", self.momentum)
+        if np.any(momentum < 0) or np.any(momentum >= 1):
+            raise ValueError("momentum must be in the range [0.0, 1.0)")
+        _check_reference("weight_decay", self.weight_decay, "weight_decay must be non-negative")
+        _check_flag("weight_decouple", self.weight_decouple)
+        _check_flag("fixed_decay", self.fixed_decay)
+        steps = self.preconditioning_compute_steps
+        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral):
+            raise TypeError(
+                "`preconditioning_compute_steps` must be an integer. "
+                f"Received: preconditioning_compute_steps={steps!r}"
+            )
+        if steps < 1:
+            raise ValueError(f"preconditioning_compute_steps must be positive. ({steps} > 0)")
+        _check_reference("matrix_eps", self.matrix_eps, "matrix_eps must be non-negative")
+        _check_flag("maximize", self.maximize)
+
+    def init(self, x):
+        state = {"step": 0}
+        if _any_nonzero(self.momentum):
+            state["momentum_buffer"] = None  # the first gradient, at the first step
+        for i, n in enumerate(x.shape):
+            state[f"pre_cond_{i}"] = _eye(x, n) * self.matrix_eps
+            state[f"inv_pre_cond_{i}"] = zeros_like(_eye(x, n))
+        return state
+
+    def step(self, x, g, state, grad_fn=None):
+        t = state["step"] + 1
+        x, new = self.update(x, g, state, refresh=t % self.preconditioning_compute_steps == 0)
+        return x, {"step": t, **new}
+
+    def update(self, x, g, state, refresh):
+        """The step without its count: ``refresh`` says whether the roots are recomputed.
+
+        ``step`` decides it from the count; :class:`adalearn.optim.Shampoo` compiles this
+        method with ``compile=True``.
+        """
+        _reject_complex_matrix(self, x)
+        first = g
+        g = _prepare(self, x, g)
+        new = {}
+        if _any_nonzero(self.momentum):
+            buffer = state["momentum_buffer"]
+            g = lerp(g, first if buffer is None else buffer, self.momentum)
+        if _any_nonzero(self.weight_decay):
+            if self.weight_decouple:
+                x = x * (1.0 - self.weight_decay * (1.0 if self.fixed_decay else self.lr))
+            else:
+                g = add(g, x, self.weight_decay)
+        shape, order = g.shape, len(g.shape)
+        statistics = g
+        for i, n in enumerate(shape):
+            unfolded = _unfold(statistics, i)
+            factor = new[f"pre_cond_{i}"] = _addmm(state[f"pre_cond_{i}"], unfolded, unfolded.T)
+            root = state[f"inv_pre_cond_{i}"]
+            if refresh:
+                root = _inverse_root(factor, 2 * order)
+            new[f"inv_pre_cond_{i}"] = root
+            # Dimension i to the front, multiplied from the left (the last from the right).
+            g = _swap(g, 0, i)
+            swapped = g.shape
+            g = g.reshape(n, -1)
+            g = (g.T @ root).reshape(shape) if i == order - 1 else (root @ g).reshape(swapped)
+        new["momentum_buffer"] = g
+        return add(x, g, -self.lr), new
+
+
+def _swap(x, a, b):
+    return x.transpose(a, b) if is_tensor(x) else np.swapaxes(x, a, b)
+
+
+def _merged_shape(shape, max_dim):
+    """pytorch-optimizer's ``merge_small_dims``: neighbouring dimensions multiplied together
+    while their product stays at most ``max_dim``; all of them in one when they fit (where the
+    reference returns ``[1]`` and then fails to reshape)."""
+    merged, product = [], 1
+    for n in shape:
+        product *= n
+        if product > max_dim:
+            merged.append(product // n)
+            product = n
+    merged.append(product)
+    return merged
+
+
+def _take(x, indices, axis):
+    return x.index_select(axis, indices) if is_tensor(x) else np.take(x, indices, axis=axis)
+
+
+def _eigenvectors(matrix):
+    """The eigenvectors of a symmetric matrix, by eigenvalue from the largest down."""
+    shifted = matrix + 1e-30 * _eye(matrix, matrix.shape[0])
+    if is_tensor(matrix):
+        return namespace(matrix).flip(namespace(matrix).linalg.eigh(shifted)[1], dims=[1])
+    return np.linalg.eigh(shifted)[1][:, ::-1].copy()
+
+
+def _qr_in_float32(matrix):
+    """The Q of a QR factorisation computed in float32, returned in ``matrix``'s dtype."""
+    if is_tensor(matrix):
+        torch = namespace(matrix)
+        return torch.linalg.qr(matrix.to(torch.float32))[0].to(matrix.dtype)
+    return np.linalg.qr(matrix.astype(np.float32))[0].astype(matrix.dtype)
+
+
+def _descending(values):
+    if is_tensor(values):
+        return namespace(values).argsort(values, descending=True)
+    return np.argsort(-values, kind="stable")
+
+
+@dataclass(frozen=True, eq=False)
+class SOAP(Rule):
+    r"""SOAP: Adam run in the eigenbasis of Shampoo's preconditioner, refreshed now and then.
+
+    For a matrix :math:`X` with gradient :math:`G_t`, :math:`\eta` = ``lr``,
+    :math:`(\beta_1, \beta_2)` = ``betas``, :math:`\beta_s` = ``shampoo_beta`` (by default
+    :math:`\beta_2`), :math:`\epsilon` = ``eps``, :math:`\lambda` = ``weight_decay`` and
+    :math:`f` = ``precondition_frequency``:
+
+    .. math::
+
+        L_t = \beta_s L_{t-1} + (1 - \beta_s)\, G_t G_t^\top, \qquad
+        R_t = \beta_s R_{t-1} + (1 - \beta_s)\, G_t^\top G_t \\
+        \tilde G_t = Q_L^\top G_t Q_R, \qquad
+        M_t = \beta_1 M_{t-1} + (1 - \beta_1)\, G_t, \qquad
+        V_t = \beta_2 V_{t-1} + (1 - \beta_2)\, \tilde G_t^{\,2} \\
+        X_t = (1 - \eta\lambda)\Big(X_{t-1} - \eta\,
+              \frac{\sqrt{1 - \beta_2^{k}}}{1 - \beta_1^{k}}\;
+              Q_L \frac{Q_L^\top M_t Q_R}{\sqrt{V_t} + \epsilon} Q_R^\top\Big)
+
+    where :math:`Q_L, Q_R` are the eigenvectors of :math:`L, R`. Shampoo's update
+    :math:`L^{-1/4} G R^{-1/4}` rescales :math:`G` in that basis by fixed powers of the
+    eigenvalues; SOAP instead runs Adam on the rotated coordinates, so each gets the scale of
+    its own running second moment :math:`V` and the basis can go stale for a while: it is
+    refreshed every :math:`f` steps, by one step of power iteration and a QR factorisation,
+    :math:`Q \leftarrow \operatorname{qr}(L\,Q)` (columns ordered by the estimated
+    eigenvalues :math:`\operatorname{diag}(Q^\top L Q)`, with :math:`V`'s coordinates reordered
+    alike). The first step only starts the factors and computes :math:`Q` by an eigen
+    decomposition, so that the projection never uses the gradient it projects; :math:`k` is
+    the number of steps before the current one. A tensor of order :math:`k` has one factor per
+    dimension of at most ``max_precondition_dim`` (larger ones are left in place); a vector is
+    plain Adam unless ``precondition_1d``; ``merge_dims`` first merges neighbouring small
+    dimensions (with ``data_format="channels_last"`` a 4-D tensor is taken as NHWC). State:
+    ``step``, ``exp_avg`` (:math:`M`, in the original coordinates), ``exp_avg_sq``
+    (:math:`V`, in the rotated ones), ``GG`` (the factors; ``[]`` where a dimension has none),
+    ``Q`` (their bases), and the ``precondition_frequency`` and ``shampoo_beta`` of the first
+    step.
+
+    On numpy and on torch; not elementwise. The eigen and QR decompositions are LAPACK's on
+    either, and where a factor has repeated eigenvalues (a rank-deficient :math:`L` or
+    :math:`R`, as early in training for a matrix that is not square) its eigenvectors are any
+    basis of that eigenspace, which the diagonal :math:`V` then depends on: numpy and torch
+    then agree only in distribution, and torch agrees with pytorch-optimizer because it makes
+    the same calls on the same numbers.
+
+    Conventions: pytorch-optimizer's ``SOAP`` (4.1.0), a port of the authors' first release,
+    with its names (``max_precondition_dim``, ``normalize_gradient``; the authors'
+    ``max_precond_dim``, ``normalize_grads``) and defaults, and where it differs from that
+    release:
+
+    - ``shampoo_beta=None`` (the authors': ``-1``) uses :math:`\beta_2`; the factors keep the
+      gradient's dtype (the authors' float32) and their first eigen decomposition runs in it;
+      the QR refresh runs in float32, as in both.
+    - the step count and the bias correction belong to the param group; ``merge_dims`` uses
+      pytorch-optimizer's merging rule, except that a tensor whose dimensions all merge into
+      one keeps that one dimension and a vector is never merged (where the reference fails).
+    - ``normalize_gradient`` divides the update by its RMS plus ``eps`` (the authors' plus
+      :math:`10^{-30}`).
+
+    The authors' release of December 2024 keeps :math:`M` in the rotated basis instead,
+    carrying it into each new basis at a refresh.
+
+    References: Vyas, Morwani, Zhao, Kwun, Shapira, Brandfonbrener, Janson and Kakade (2025),
+    *SOAP: improving and stabilizing Shampoo using Adam*, ICLR (arXiv:2409.11321);
+    implementation: ``pytorch_optimizer.SOAP`` (kozistr/pytorch_optimizer), after
+    nikhilvyas/SOAP.
+    """
+
+    lr: float = 3e-3
+    betas: tuple[float, float] = (0.95, 0.95)
+    shampoo_beta: float | None = None
+    weight_decay: float = 1e-2
+    precondition_frequency: int = 10
+    max_precondition_dim: int = 10000
+    merge_dims: bool = False
+    precondition_1d: bool = False
+    correct_bias: bool = True
+    normalize_gradient: bool = False
+    data_format: str = "channels_first"
+    eps: float = 1e-8
+    _: KW_ONLY
+    maximize: bool = False
+
+    def __post_init__(self):
+        _check_reference("lr", self.lr, f"learning rate must be positive. ({self.lr} > 0)")
+        _check_pair("betas", self.betas, "(beta1, beta2)")
+        for index, beta in enumerate(self.betas):
+            value = _as_real_array("betas", beta)
+            if np.any(value < 0) or np.any(value >= 1):
+                raise ValueError(f"beta{index + 1} must be in the range [0.0, 1.0)")
+        if self.shampoo_beta is not None:
+            _check_reference("shampoo_beta", self.shampoo_beta,
+                             "shampoo_beta must be non-negative")
+        _check_reference("weight_decay", self.weight_decay, "weight_decay must be non-negative")
+        for name in ("precondition_frequency", "max_precondition_dim"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise TypeError(f"`{name}` must be an integer. Received: {name}={value!r}")
+            if value <= 0:
+                raise ValueError(f"{name} must be positive")
+        for name in ("merge_dims", "precondition_1d", "correct_bias", "normalize_gradient",
+                     "maximize"):
+            _check_flag(name, getattr(self, name))
+        if self.data_format not in ("channels_first", "channels_last"):
+            raise ValueError(
+                "`data_format` must be 'channels_first' or 'channels_last'. "
+                f"Received: data_format={self.data_format!r}"
+            )
+        _check_reference("eps", self.eps, "eps must be non-negative")
+        object.__setattr__(self, "betas", tuple(self.betas))
+
+    def _nhwc(self, x):
+        return self.data_format == "channels_last" and x.ndim == 4
+
+    def _merge(self, x):
+        """``x`` as the preconditioners see it: NCHW, small dimensions merged if asked."""
+        if not self.merge_dims or x.ndim < 2:
+            return x
+        if self._nhwc(x):
+            x = _permute(x, (0, 3, 1, 2))
+        return x.reshape(_merged_shape(x.shape, self.max_precondition_dim))
+
+    def _unmerge(self, merged, like):
+        """The inverse of :meth:`_merge` for a tensor shaped like ``like``."""
+        if not self.merge_dims or like.ndim < 2:
+            return merged
+        if self._nhwc(like):
+            n, h, w, c = like.shape
+            return _permute(merged.reshape(n, c, h, w), (0, 2, 3, 1))
+        return merged.reshape(like.shape)
+
+    def _factored(self, x):
+        """Which dimensions of the merged ``x`` get a factor."""
+        if x.ndim == 1:
+            return [self.precondition_1d and x.shape[0] <= self.max_precondition_dim]
+        return [n <= self.max_precondition_dim for n in self._merge(x).shape]
+
+    def init(self, x):
+        factors = []
+        for has, n in zip(self._factored(x), self._merge(x).shape, strict=True):
+            factors.append(zeros_like(_eye(x, n)) if has else [])
+        beta = self.betas[1] if self.shampoo_beta is None else self.shampoo_beta
+        return {"step": 0, "exp_avg": zeros_like(x), "exp_avg_sq": zeros_like(x),
+                "GG": factors, "Q": None,
+                "precondition_frequency": self.precondition_frequency, "shampoo_beta": beta}
+
+    def project(self, x, bases, back=False):
+        """``x`` in the eigenbasis (:math:`Q_L^\\top X Q_R`), or back from it (``back``)."""
+        rotated = self._merge(x)
+        for basis in bases:
+            if len(basis) > 0:
+                rotated = namespace(x).tensordot(rotated, basis, ([0], [1 if back else 0]))
+            else:  # no factor: move the dimension to the end, as tensordot does
+                rotated = _permute(rotated, (*range(1, rotated.ndim), 0))
+        return self._unmerge(rotated, x)
+
+    def _update_factors(self, g, state, refresh):
+        """The factors after gradient ``g``; new bases at first and at a refresh."""
+        beta = state["shampoo_beta"]
+        factors, bases, second = list(state["GG"]), state["Q"], state["exp_avg_sq"]
+        if g.ndim == 1:
+            if len(factors[0]) > 0:
+                factors[0] = lerp(factors[0], g[:, None] @ g[None, :], 1.0 - beta)
+        else:
+            merged = self._merge(g)
+            for i in range(merged.ndim):
+                if len(factors[i]) > 0:
+                    others = [*range(i), *range(i + 1, merged.ndim)]
+                    outer = namespace(g).tensordot(merged, merged, (others, others))
+                    factors[i] = lerp(factors[i], outer, 1.0 - beta)
+        if bases is None:
+            bases = [_eigenvectors(f) if len(f) > 0 else [] for f in factors]
+        if refresh:
+            bases, second = self._refresh(factors, bases, second)
+        return factors, bases, second
+
+    def _refresh(self, factors, bases, second):
+        """One power iteration and a QR per factor; :math:`V`'s coordinates follow the order."""
+        merged = self._merge(second)
+        new = []
+        for axis, (factor, basis) in enumerate(zip(factors, bases, strict=True)):
+            if len(factor) == 0:
+                new.append([])
+                continue
+            product = factor @ basis
+            order = _descending((basis * product).sum(0))
+            merged = _take(merged, order, axis)
+            new.append(_qr_in_float32(_take(product, order, 1)))
+        return new, self._unmerge(merged, second)
+
+    def step(self, x, g, state, grad_fn=None):
+        count = state["step"]
+        refresh = count > 0 and count % state["precondition_frequency"] == 0
+        if state["Q"] is None:
+            _reject_complex_matrix(self, x)
+            factors, bases, second = self._update_factors(_prepare(self, x, g), state, refresh)
+            state = {**state, "GG": factors, "Q": bases, "exp_avg_sq": second}
+            if count == 0:  # the first step only starts the factors and the bases
+                return x, {**state, "step": 1}
+        x, new = self.update(x, g, state, self.step_size(count), refresh)
+        return x, {**new, "step": count + 1}
+
+    def step_size(self, count):
+        r""":math:`\eta \sqrt{1 - \beta_2^k} / (1 - \beta_1^k)` after :math:`k` = ``count``
+        steps (:math:`\eta` without ``correct_bias``)."""
+        if not self.correct_bias:
+            return self.lr
+        beta1, beta2 = self.betas
+        return self.lr * (math.sqrt(1.0 - math.pow(beta2, count))
+                          / (1.0 - math.pow(beta1, count)))
+
+    def update(self, x, g, state, step_size, refresh):
+        """The step after the first, given its size and whether the bases are refreshed.
+
+        ``step`` computes both from the count; :class:`adalearn.optim.SOAP` compiles this
+        method with ``compile=True``.
+        """
+        _reject_complex_matrix(self, x)
+        g = _prepare(self, x, g)
+        xp = namespace(x, g)
+        beta1, beta2 = self.betas
+        bases = state["Q"]
+        rotated = self.project(g, bases)
+        m = lerp(state["exp_avg"], g, 1.0 - beta1)
+        v = lerp(state["exp_avg_sq"], rotated * rotated, 1.0 - beta2)
+        update = self.project(self.project(m, bases) / (xp.sqrt(v) + self.eps), bases, back=True)
+        if self.normalize_gradient:
+            update = update / (xp.sqrt(xp.mean(update * update)) + self.eps)
+        x = add(x, update, -step_size)
+        if _any_nonzero(self.weight_decay):
+            x = x * (1.0 - self.weight_decay * self.lr)
+        factors, bases, second = self._update_factors(g, {**state, "exp_avg_sq": v}, refresh)
+        return x, {**state, "exp_avg": m, "exp_avg_sq": second, "GG": factors, "Q": bases}
+
+
+@dataclass(frozen=True, eq=False)
+class Prodigy(Rule):
+    r"""Prodigy: Adam whose learning rate is an estimate :math:`d` of the distance to the solution.
+
+    With :math:`g_k` the gradient at :math:`x_k` (plus :math:`\lambda x_k` unless
+    ``decouple``), :math:`\eta` = ``lr`` (a multiplier, 1 by default), :math:`(\beta_1,
+    \beta_2)` = ``betas``, :math:`\beta_3` = ``beta3`` (by default :math:`\sqrt{\beta_2}`),
+    :math:`\epsilon` = ``eps``, :math:`d_0` = ``d0``, :math:`c` = ``d_coef`` and :math:`\rho`
+    = ``growth_rate``, step :math:`k = 0, 1, \dots`:
+
+    .. math::
+
+        \hat\eta_k = d_k\, \eta\, b_k, \qquad
+        b_k = \sqrt{1 - \beta_2^{k+1}} / (1 - \beta_1^{k+1}) \text{ (use\_bias\_correction)},
+        \ b_k = 1 \text{ (otherwise)} \\
+        m_{k+1} = \beta_1 m_k + d_k (1 - \beta_1)\, g_k, \qquad
+        v_{k+1} = \beta_2 v_k + d_k^2 (1 - \beta_2)\, g_k^2 \\
+        r_{k+1} = \beta_3 r_k + \tfrac{d_k}{d_0} \hat\eta_k\, \langle g_k, x_0 - x_k \rangle,
+        \qquad
+        s_{k+1} = \beta_3 s_k + \tfrac{d_k}{d_0} \hat\eta_k\, g_k \\
+        \hat d_{k+1} = c\, \frac{r_{k+1}}{\lVert s_{k+1} \rVert_1}, \qquad
+        d_{k+1} = \min\big(\max_{j \le k+1} \hat d_j,\ \rho\, d_k\big) \\
+        x_{k+1} = x_k - \hat\eta_k\, \frac{m_{k+1}}{\sqrt{v_{k+1}} + d_{k+1} \epsilon}
+
+    (with decoupled weight decay, :math:`x_k` is first scaled by :math:`1 - \lambda\hat\eta_k`;
+    with :math:`\beta_1 = 0` the numerator is :math:`d_{k+1} g_k`). The :math:`\max` starts
+    at :math:`d_0`, and at the first increase :math:`d` jumps to :math:`\hat d` whatever
+    :math:`\rho`. Why :math:`\hat d` estimates the distance :math:`D = \lVert x_0 - x_*
+    \rVert`: for a convex :math:`f`, :math:`\langle g_k, x_k - x_* \rangle \ge 0`, so
+    :math:`r` (the weighted sum of :math:`\langle g, x_0 - x\rangle`) is at most
+    :math:`\langle s, x_0 - x_* \rangle \le \lVert s \rVert_1 D_\infty`: with :math:`c \le 1`
+    (and the same weights in :math:`r` and :math:`s`), :math:`\hat d` never overestimates the
+    distance in the :math:`\infty`-norm, and :math:`d` keeps the largest such lower bound seen
+    so far. With ``safeguard_warmup`` :math:`s` is weighted by
+    :math:`d_k/d_0 \cdot d_k` instead of :math:`d_k/d_0 \cdot \hat\eta_k`, so that a
+    learning-rate warmup does not shrink the denominator. ``slice_p`` computes :math:`r` and
+    :math:`s` on every ``slice_p``-th element only.
+
+    The estimate is global. :math:`r` and :math:`\lVert s \rVert_1` are sums over every
+    coordinate of the model, so for several parameters :math:`d` is one number, computed from
+    all of them: Prodigy on parameters :math:`x^{(1)}, \dots, x^{(n)}` is Prodigy on their
+    concatenation. A step therefore has three phases, which this rule exposes:
+    :meth:`~adalearn.rules.Prodigy.accumulate` (per parameter: the moments, :math:`s`, and its
+    parts of the two sums), :meth:`~adalearn.rules.Prodigy.estimate` (once: the new
+    :math:`d`) and :meth:`~adalearn.rules.Prodigy.apply` (per parameter: the update).
+    Its ``step`` runs the three on one array, which it takes as the
+    whole model (on numpy, an ``x`` of shape ``(N, 2)`` is one model of :math:`2N`
+    coordinates, not N runs); :class:`adalearn.optim.Prodigy` runs the first phase on every
+    parameter, sums, estimates once and applies. The state of one array holds prodigyopt's
+    per-parameter ``step``, ``s``, ``p0`` (:math:`x_0`, sliced; a zero scalar when
+    :math:`x_0 = 0`), ``exp_avg`` (:math:`m`, when :math:`\beta_1 > 0`) and ``exp_avg_sq``
+    (:math:`v`), and what prodigyopt keeps in its param groups: ``d``, ``d_max``,
+    ``d_numerator`` (:math:`r`) and ``k``. Not elementwise; numpy and torch.
+
+    Conventions: prodigyopt's ``Prodigy`` (1.1.2), the authors' package. :math:`r` and
+    :math:`\lVert s \rVert_1` are read as Python floats (``.item()``). A step in which
+    :math:`\lVert s \rVert_1 = 0` (no gradient yet) updates the moments and stops there. The
+    moments carry the factors :math:`d` and :math:`d^2`, so that :math:`m / \sqrt v` is Adam's
+    ratio; the paper's Algorithm 3 writes the same update.
+
+    References: Mishchenko and Defazio (2024), *Prodigy: an expeditiously adaptive
+    parameter-free learner*, ICML; Defazio and Mishchenko (2023), *Learning-rate-free learning
+    by D-adaptation*, ICML; implementation: ``prodigyopt.Prodigy`` (konstmish/prodigy).
+    """
+
+    lr: float = 1.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    beta3: float | None = None
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    decouple: bool = True
+    use_bias_correction: bool = False
+    safeguard_warmup: bool = False
+    d0: float = 1e-6
+    d_coef: float = 1.0
+    growth_rate: float = math.inf
+    fsdp_in_use: bool = False
+    slice_p: int = 1
+
+    def __post_init__(self):
+        _check("d0", self.d0, message=f"Invalid d0 value: {self.d0}")
+        if np.any(_as_real_array("d0", self.d0) <= 0):
+            raise ValueError(f"Invalid d0 value: {self.d0}")
+        _check_lr(self.lr)
+        _check_eps(self.eps)
+        if np.any(_as_real_array("eps", self.eps) <= 0):
+            raise ValueError(f"Invalid epsilon value: {self.eps}")
+        _check_betas(self.betas)
+        if self.beta3 is not None:
+            _check("beta3", self.beta3, 0.0, 1.0)
+        _check("weight_decay", self.weight_decay)
+        for name in ("decouple", "use_bias_correction", "safeguard_warmup", "fsdp_in_use"):
+            _check_flag(name, getattr(self, name))
+        _check("d_coef", self.d_coef)
+        growth = _as_real_array("growth_rate", self.growth_rate)
+        if np.any(np.isnan(growth)) or np.any(growth <= 0):
+            raise ValueError(f"Invalid growth_rate value: {self.growth_rate}")
+        _check_integer("slice_p", self.slice_p, 1)
+        object.__setattr__(self, "betas", tuple(self.betas))
+
+    def init(self, x):
+        xp = namespace(x)
+        flat = x.reshape(-1)[:: self.slice_p]
+        state = {"step": 0, "s": zeros_like(flat),
+                 "p0": copy(flat) if bool(xp.any(x)) else zeros_like(x.reshape(-1)[0])}
+        if self.betas[0] > 0:
+            state["exp_avg"] = zeros_like(x)
+        state["exp_avg_sq"] = zeros_like(x)
+        return {**state, "d": self.d0, "d_max": self.d0, "d_numerator": 0.0, "k": 0}
+
+    def gradient(self, x, g):
+        """``g`` with the L2 penalty's gradient :math:`\\lambda x` added (without ``decouple``)."""
+        if _any_nonzero(self.weight_decay) and not self.decouple:
+            return add(g, x, self.weight_decay)
+        return g
+
+    def scale(self, d, k):
+        """:math:`\\hat\\eta_k = d\\, \\eta\\, b_k`: the step size of step ``k`` for ``d``."""
+        if not self.use_bias_correction:
+            return d * self.lr
+        beta1, beta2 = self.betas
+        return d * self.lr * (((1 - beta2 ** (k + 1)) ** 0.5) / (1 - beta1 ** (k + 1)))
+
+    def accumulate(self, x, g, state, d, dlr):
+        """Phase 1, per parameter: the moments and :math:`s` after gradient ``g`` (with
+        :meth:`gradient` applied), and this parameter's parts of :math:`r`'s increment and of
+        :math:`\\lVert s \\rVert_1`, as numbers. ``d`` and ``dlr`` (:math:`\\hat\\eta`) are
+        the step's, the same for every parameter. A parameter whose ``lr`` is 0 contributes
+        nothing and keeps its moments."""
+        if not _any_nonzero(self.lr):
+            return state, 0.0, 0.0
+        xp = namespace(x, g)
+        beta1, beta2 = self.betas
+        beta3 = self.beta3 if self.beta3 is not None else math.sqrt(beta2)
+        sliced = g.reshape(-1)[:: self.slice_p]
+        ratio = d / self.d0
+        numerator = ratio * dlr * float(_dot(sliced, state["p0"] - x.reshape(-1)[:: self.slice_p]))
+        new = dict(state)
+        if beta1 > 0:
+            new["exp_avg"] = add(state["exp_avg"] * beta1, g, d * (1 - beta1))
+        new["exp_avg_sq"] = addcmul(state["exp_avg_sq"] * beta2, g, g, d * d * (1 - beta2))
+        weight = ratio * d if self.safeguard_warmup else ratio * dlr
+        s = new["s"] = add(state["s"] * beta3, sliced, weight)
+        return new, numerator, float(xp.abs(s).sum())
+
+    def estimate(self, d, d_max, numerator, denominator):
+        """Phase 2, once: the new ``(d, d_max, d_hat)`` from :math:`r` = ``numerator`` and
+        :math:`\\lVert s \\rVert_1` = ``denominator``."""
+        d_hat = self.d_coef * numerator / denominator
+        if d == self.d0:
+            d = max(d, d_hat)
+        d_max = max(d_max, d_hat)
+        return min(d_max, d * self.growth_rate), d_max, d_hat
+
+    def apply(self, x, g, state, d, dlr):
+        """Phase 3, per parameter: the update with the new estimate ``d`` and the step's
+        ``dlr``; the parameter's ``step`` count advances."""
+        xp = namespace(x, g)
+        denom = xp.sqrt(state["exp_avg_sq"]) + d * self.eps
+        if _any_nonzero(self.weight_decay) and self.decouple:
+            x = add(x, x, -self.weight_decay * dlr)
+        if self.betas[0] > 0:
+            x = addcdiv(x, state["exp_avg"], denom, -dlr)
+        else:
+            x = addcdiv(x, g, denom, -dlr * d)
+        return x, {**state, "step": state["step"] + 1}
+
+    def step(self, x, g, state, grad_fn=None):
+        g = self.gradient(x, _prepare(self, x, g))
+        beta3 = self.beta3 if self.beta3 is not None else math.sqrt(self.betas[1])
+        d, k = state["d"], state["k"]
+        dlr = self.scale(d, k)
+        numerator = state["d_numerator"] * beta3
+        state, increment, denominator = self.accumulate(x, g, state, d, dlr)
+        if denominator == 0:
+            return x, state
+        numerator = numerator + increment
+        d, d_max, _ = self.estimate(d, state["d_max"], numerator, denominator)
+        x, state = self.apply(x, g, state, d, dlr)
+        return x, {**state, "d": d, "d_max": d_max, "d_numerator": numerator, "k": k + 1}
