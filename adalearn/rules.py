@@ -1920,6 +1920,7 @@ class LBFGS(Rule):
         return r, {"old_dirs": old_dirs, "old_stps": old_stps, "ro": ro, "H_diag": scale}
 
     def step(self, x, g, state, grad_fn=None, *, value=None, value_and_grad=None):
+        g = _prepare(self, x, g)
         if (value is None or value_and_grad is None) and (
             self.max_iter > 1 or self.line_search_fn is not None
         ):
@@ -1931,7 +1932,7 @@ class LBFGS(Rule):
                 f"Received: value={value!r}, value_and_grad={value_and_grad!r}"
             )
         shape = x.shape
-        x, g = x.reshape(-1), _prepare(self, x, g).reshape(-1)
+        x, g = x.reshape(-1), g.reshape(-1)
         abs_ = namespace(x, g).abs
         # A tensor lr is kept as the object itself: torch's state["t"] is then that tensor,
         # which a scheduler changes in place before the next step's s = d t reads it.
