@@ -346,18 +346,18 @@ class Adagrad(Rule):
     r"""AdaGrad: each coordinate's step divided by the root of its summed squared gradients.
 
     With :math:`g_t = \nabla f(x_{t-1}) + \lambda x_{t-1}`, :math:`\eta` = ``lr``,
-    :math:`\kappa` = ``lr_decay``, :math:`\epsilon` = ``eps``, :math:`\delta` = ``eps_root``
+    :math:`\varphi` = ``lr_decay``, :math:`\epsilon` = ``eps``, :math:`\delta` = ``eps_root``
     and :math:`s_0` = ``initial_accumulator_value``:
 
     .. math::
 
-        \eta_t = \frac{\eta}{1 + (t - 1)\kappa}, \qquad s_t = s_{t-1} + g_t^2 \\
+        \eta_t = \frac{\eta}{1 + (t - 1)\varphi}, \qquad s_t = s_{t-1} + g_t^2 \\
         x_t = x_{t-1} - \eta_t \, \frac{g_t}{\sqrt{s_t + \delta} + \epsilon}
 
     State: ``step`` (:math:`t`), ``sum`` (:math:`s`).
 
-    Conventions: torch.optim adds ``eps`` outside the root (``eps_root = 0``). Lasagne and the
-    course lab write :math:`g / \sqrt{s + \epsilon}`: that is ``Adagrad(eps=0, eps_root=ε)``.
+    Conventions: torch.optim adds ``eps`` outside the root (``eps_root = 0``). Lasagne and many
+    course notes write :math:`g / \sqrt{s + \epsilon}`: that is ``Adagrad(eps=0, eps_root=ε)``.
 
     Reference: Duchi, Hazan and Singer (2011), *Adaptive subgradient methods for online
     learning and stochastic optimization*, JMLR 12.
