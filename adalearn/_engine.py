@@ -28,10 +28,13 @@ reference step, with ``compile=True`` as its pure step compiled (:meth:`Engine._
 
 from __future__ import annotations
 
+import sys
 import types
 
 import numpy as np
 import torch
+
+from adalearn import rules
 
 _SMALL = 1 << 15
 # Eager blocks and batches: with the rule's half-dozen temporaries, 32768 float32 elements
@@ -71,6 +74,141 @@ def check_compile_support():
             f"torch.compile with {', '.join(missing)} (torch 2.13 has them all). "
             f"Received: compile=True"
         )
+
+
+_LOW_PRECISION = (torch.bfloat16, torch.float16)
+
+
+# --------------------------------------------------------------------------------------------
+# What a rule computes on. A sharded parameter (a DTensor, as FSDP2 and distribute_module make
+# them) is stepped through its local shard, where an elementwise rule does to each element
+# what it does on the whole tensor; a complex one, for an elementwise rule, through its real
+# view (torch.view_as_real), as torch.optim steps it.
+
+
+def _dtensor_class():
+    """torch's DTensor class, or None while no DTensor can exist (its module is not loaded)."""
+    module = sys.modules.get("torch.distributed.tensor")
+    return None if module is None else module.DTensor
+
+
+def is_sharded(t):
+    """True for a DTensor."""
+    cls = _dtensor_class()
+    return cls is not None and isinstance(t, cls)
+
+
+def _local(t):
+    return t.to_local() if is_sharded(t) else t
+
+
+def _storage(p):
+    """Where a parameter's (local) values live, to notice a parameter given new storage."""
+    return _local(p).data_ptr()
+
+
+def rule_tensor(t, rule, like=None):
+    """The tensor ``rule`` computes on in place of ``t``: the local shard of a DTensor (placed
+    as ``like``, the parameter, when ``t`` is its gradient) and, for an elementwise rule, the
+    real view of a complex tensor. A rule that mixes coordinates sees complex tensors as they
+    are (and raises torch's error); one that needs a sharded matrix whole gets it gathered
+    (see :func:`step_whole`).
+    """
+    if is_sharded(t):
+        if like is not None and t.placements != like.placements:
+            t = t.redistribute(like.device_mesh, like.placements)
+        t = t.to_local()
+    if t.is_complex() and rule.elementwise:
+        t = torch.view_as_real(t)
+    return t
+
+
+def stored_tensor(value, p):
+    """A rule's state tensor ``value`` in the form the optimizer keeps it for parameter ``p``.
+
+    A real tensor shaped like the real view of a complex ``p`` becomes complex again, and one
+    shaped like a sharded ``p``'s local shard becomes a DTensor placed as ``p``. Other values
+    (step counts, which torch.optim keeps as plain tensors, and the DTensors of
+    :func:`step_whole`) are kept as they are.
+    """
+    if not isinstance(value, torch.Tensor) or value.dim() == 0 or is_sharded(value):
+        return value
+    local = _local(p)
+    if p.is_complex() and not value.is_complex() and value.shape == (*local.shape, 2):
+        value = torch.view_as_complex(value)
+    if is_sharded(p) and value.shape == local.shape:
+        from torch.distributed.tensor import DTensor
+
+        return DTensor.from_local(value, p.device_mesh, p.placements, run_check=False,
+                                  shape=p.shape, stride=p.stride())
+    return value
+
+
+def write(p, x, rule):
+    """Write a rule's new ``x`` into parameter ``p`` (its local shard, its real view)."""
+    target = p if not (is_sharded(p) or p.is_complex()) else rule_tensor(p.detach(), rule)
+    target.copy_(x)
+
+
+class _Rows(rules.Shards):
+    """The rows of a sharded matrix on this process: gathers over the processes that hold it.
+
+    Built from the parameter (a DTensor): ``gather`` all-gathers a tensor holding this
+    process's rows of something shaped like it, ``local`` takes this process's rows of a
+    whole one without communicating (each process has the same whole).
+    """
+
+    def __init__(self, p):
+        super().__init__(p.shape)
+        self.mesh, self.placements = p.device_mesh, p.placements
+
+    def gather(self, t):
+        from torch.distributed.tensor import DTensor
+
+        shape = (self.shape[0], *t.shape[1:])
+        return DTensor.from_local(t, self.mesh, self.placements, run_check=False,
+                                  shape=shape, stride=_contiguous_stride(shape)).full_tensor()
+
+    def local(self, t):
+        from torch.distributed.tensor import distribute_tensor
+
+        return distribute_tensor(t, self.mesh, self.placements, src_data_rank=None).to_local()
+
+
+def _contiguous_stride(shape):
+    stride, strides = 1, []
+    for size in reversed(shape):
+        strides.append(stride)
+        stride *= size
+    return tuple(reversed(strides))
+
+
+def step_whole(rule, p, g, state, grad_fn=None):
+    """One step of a rule that mixes coordinates, on a sharded parameter ``p``.
+
+    A rule with ``step_shard`` (Muon) runs on this process's rows of ``p``, of the gradient
+    ``g`` and of ``state`` and gathers only what it needs whole. Any other (Adafactor, a
+    reader's rule) is given the whole parameter and gradient, gathered, with ``state``
+    already whole; each process computes the same step and keeps its rows. Returns the new
+    rows of ``p`` and the new state, whose tensors are DTensors: sharded as ``p`` when shaped
+    like it, replicated otherwise (every process holds them whole).
+    """
+    from torch.distributed.tensor import DTensor, Replicate
+
+    rows = _Rows(p)
+    x = p.detach().to_local()
+    if hasattr(rule, "step_shard"):
+        return rule.step_shard(x, g, state, rows)
+    x_new, new = rule.step(rows.gather(x), rows.gather(g), state, grad_fn=grad_fn)
+    replicated = [Replicate()] * p.device_mesh.ndim
+    for key, value in new.items():
+        if isinstance(value, torch.Tensor) and value.dim() > 0:
+            if value.shape == p.shape:
+                new[key] = DTensor.from_local(rows.local(value), p.device_mesh, p.placements,
+                                              run_check=False, shape=p.shape, stride=p.stride())
+            else:
+                new[key] = DTensor.from_local(value, p.device_mesh, replicated, run_check=False)
+    return rows.local(x_new), new
 
 
 def _update_in_place(rule, x, g, state, ahead):
@@ -146,15 +284,20 @@ class Engine:
     ``state`` is the optimizer's per-parameter state (``optimizer.state``), into which the
     engine writes, as the reference step does. ``reference_step(rule, p, g, g_ahead)`` is the
     optimizer's step of one parameter; ``rule_state(rule, p)`` is the rule's view of
-    ``state[p]`` (the step count as a number, the rule's initial state when empty) and
-    ``store_state(p, new_state)`` stores a rule's state back (the step count as a tensor).
+    ``state[p]`` (the step count as a number, tensors as :func:`rule_tensor` shows them, the
+    rule's initial state when empty) and ``store_state(p, new_state)`` stores a rule's state
+    back (the step count as a tensor, tensors as :func:`stored_tensor` keeps them).
+    ``as_real(rule)`` says whether the step of a complex parameter is the rule's step on its
+    real view; where it is not, the reference step takes it.
     """
 
-    def __init__(self, state, reference_step, rule_state, store_state, *, compile):
+    def __init__(self, state, reference_step, rule_state, store_state, *, compile,
+                 as_real=lambda rule: True):
         self.state = state
         self.reference_step = reference_step
         self.rule_state = rule_state
         self.store_state = store_state
+        self.as_real = as_real
         self.compile = compile
         self._lr = {}
         self._prepared = {}
@@ -193,24 +336,63 @@ class Engine:
         """
         group_rules = [self.prepare(i, rule) for i, rule in enumerate(group_rules)]
         update = self._compiled_update() if self.compile else _update_each
+        # Sparse gradients, and in eager code low-precision parameters, take the reference
+        # step one parameter at a time: see _alone.
+        alone = [i for i, (index, p) in enumerate(work)
+                 if self._alone(group_rules[index], p, grads[i])]
+        if alone:
+            for i in alone:
+                index, p = work[i]
+                self.reference_step(group_rules[index], p, grads[i],
+                                    None if ahead is None else ahead[i])
+            rest = [i for i in range(len(work)) if i not in set(alone)]
+            work, grads = [work[i] for i in rest], [grads[i] for i in rest]
+            ahead = None if ahead is None else [ahead[i] for i in rest]
         plan = self._plan(group_rules, work)
         elementwise = self._plan_key[0]
+        grads = [rule_tensor(g, group_rules[index], like=p)
+                 for (index, p), g in zip(work, grads, strict=True)]
+        if ahead is not None:
+            ahead = [rule_tensor(g, group_rules[index], like=p)
+                     for (index, p), g in zip(work, ahead, strict=True)]
         for entry in plan:
             if isinstance(entry, _Group):
                 entry.run(update, group_rules[entry.group], grads, ahead)
                 continue
             index, p = work[entry]
             rule = group_rules[index]
+            x = rule_tensor(p, rule)
             g_ahead = None if ahead is None else ahead[entry]
-            if not _regular(self.rule_state(rule, p), p):
+            if not _regular(self.rule_state(rule, p), x):
                 if self.compile:
                     self._step_functional(rule, p, grads[entry], g_ahead)
                 else:
-                    self.reference_step(rule, p, grads[entry], g_ahead)
-            elif elementwise[index] and p.numel() > _BATCH:
+                    self._reference(rule, p, grads[entry], g_ahead)
+            elif elementwise[index] and x.numel() > _BATCH:
                 self._step_blocked(rule, p, grads[entry], g_ahead)
             else:
-                self.reference_step(rule, p, grads[entry], g_ahead)
+                self._reference(rule, p, grads[entry], g_ahead)
+
+    def _alone(self, rule, p, g):
+        """True for a parameter that takes the reference step on its own, whatever the plan.
+
+        A sparse gradient (only some rule steps take one), a non-elementwise rule on a
+        sharded parameter (the reference step gathers what the rule needs whole) and a
+        complex parameter that is not stepped through its real view. In eager
+        code also a bfloat16 or float16 parameter: torch's kernels round the vectorised body
+        and the scalar tail of a low-precision tensor differently, so an element's bits depend
+        on where it sits, and only the whole parameter, as torch.optim steps it, gives its bits.
+        """
+        return (
+            g.is_sparse
+            or (is_sharded(p) and not rule.elementwise)
+            or (not self.compile and p.dtype in _LOW_PRECISION)
+            or (p.is_complex() and rule.elementwise and not self.as_real(rule))
+        )
+
+    def _reference(self, rule, p, g, g_ahead):
+        """The reference step, given a gradient already in the rule's view (see rule_tensor)."""
+        self.reference_step(rule, p, g, g_ahead, viewed=True)
 
     def _plan(self, group_rules, work):
         """How this step's parameters are updated: a list of groups and indices into ``work``.
@@ -234,27 +416,29 @@ class Engine:
         limit = None if self.compile else _BATCH
         members, open_members = [], {}
         for i, (index, p) in enumerate(work):
-            small = p.numel() < _SMALL and elementwise[index]
+            x = rule_tensor(p, group_rules[index])
+            small = x.numel() < _SMALL and elementwise[index]
             if not (small or self.compile):
                 members.append(i)
                 continue
             state = self.rule_state(group_rules[index], p)
-            if not _regular(state, p):
+            if not _regular(state, x):
                 members.append(i)
                 continue
             signature = (
                 index,
-                p.dtype,
-                p.device,
-                _signature(state, p),
+                p.dtype,  # the parameter's: complex parameters batch only with their like
+                x.device,
+                is_sharded(p),
+                _signature(state, x),
                 small,
             )
             entry = open_members.get(signature)
-            if entry is None or (small and limit and entry[1] + p.numel() > limit):
+            if entry is None or (small and limit and entry[1] + x.numel() > limit):
                 entry = open_members[signature] = [[], 0, small]
                 members.append(entry)
             entry[0].append(i)
-            entry[1] += p.numel()
+            entry[1] += x.numel()
         plan = []
         for entry in members:
             if not isinstance(entry, list):
@@ -293,8 +477,9 @@ class Engine:
         state = self.rule_state(rule, p)
         if isinstance(state.get("step"), (int, float)):  # a tensor: a new count must not recompile
             state = {**state, "step": _step_input(state["step"])}
-        x, new_state = self._compiled_pure(rule, p.detach(), g, state, g_ahead)
-        p.copy_(x)
+        x, new_state = self._compiled_pure(rule, rule_tensor(p.detach(), rule), g, state,
+                                           g_ahead)
+        rule_tensor(p.detach(), rule).copy_(x)
         self.store_state(p, new_state)
 
     def _step_blocked(self, rule, p, g, g_ahead):
@@ -305,13 +490,13 @@ class Engine:
         Each element sees the same operations, so the result is the same to the last bit.
         """
         state = self.rule_state(rule, p)
-        tensors = [p, g, *([] if g_ahead is None else [g_ahead])]
+        tensors = [rule_tensor(p, rule), g, *([] if g_ahead is None else [g_ahead])]
         tensors += [v for k, v in state.items() if k != "step"]
         if any(v is None or not v.is_contiguous() for v in tensors):
-            return self.reference_step(rule, p, g, g_ahead)  # first steps, or unusual layouts
-        x, g = p.detach().view(-1), g.view(-1)
+            return self._reference(rule, p, g, g_ahead)  # first steps, or unusual layouts
+        x, g = rule_tensor(p.detach(), rule).view(-1), g.view(-1)
         ahead = None if g_ahead is None else g_ahead.view(-1)
-        buffers = {k: v if k == "step" or _scalar(v, p) else v.view(-1)
+        buffers = {k: v if k == "step" or _scalar(v, x) else v.view(-1)
                    for k, v in state.items()}
         created = {}
         for start in range(0, x.numel(), _BATCH):
@@ -320,7 +505,7 @@ class Engine:
                 rule,
                 x[block],
                 g[block],
-                {k: v if k == "step" or _scalar(v, p) else v[block]
+                {k: v if k == "step" or _scalar(v, x) else v[block]
                  for k, v in buffers.items()},
                 None if ahead is None else ahead[block],
             )
@@ -339,6 +524,8 @@ class _Group:
     def __init__(self, engine, rule, group, indices, work):
         self.engine, self.group, self.indices = engine, group, indices
         self.params = [work[i][1] for i in indices]
+        # What the update computes on: the parameters, or their local shards and real views.
+        self.tensors = [rule_tensor(p.detach(), rule) for p in self.params]
         self.owned = []  # (param, its state dict, key, the object this group put there)
         self.storage = []  # (param, the data pointer it must keep)
         states = [engine.rule_state(rule, p) for p in self.params]
@@ -353,7 +540,7 @@ class _Group:
         # and a tensor of each parameter's own in its state, written after each step.
         self.scalars, self.scalar_tensors = {}, {}
         for key, value in states[0].items():
-            if key != "step" and _scalar(value, self.params[0]):
+            if key != "step" and _scalar(value, self.tensors[0]):
                 self.scalars[key] = value.clone()
                 self.scalar_tensors[key] = [value.clone() for _ in self.params]
                 self._own(key, self.scalar_tensors[key])
@@ -366,13 +553,13 @@ class _Group:
     def _own(self, key, values):
         state = self.engine.state
         for p, value in zip(self.params, values, strict=True):
-            state[p][key] = value
-            self.owned.append((p, state[p], key, value))
+            self.engine.store_state(p, {key: value})
+            self.owned.append((p, state[p], key, state[p][key]))
 
     def valid(self):
         """True while the group's state entries and parameter storage are as it left them."""
         state = self.engine.state
-        return all(p.data_ptr() == pointer for p, pointer in self.storage) and all(
+        return all(_storage(p) == pointer for p, pointer in self.storage) and all(
             state.get(p) is d and d.get(k) is v for p, d, k, v in self.owned
         )
 
@@ -409,13 +596,16 @@ class _Batch(_Group):
         super().__init__(engine, rule, group, indices, work)
 
     def _take(self, states):
-        self.x = torch.cat([p.detach().reshape(-1) for p in self.params])
+        self.x = torch.cat([x.reshape(-1) for x in self.tensors])
         self.g = torch.empty_like(self.x)
         self.x_views, self.g_views = self._views(self.x), self._views(self.g)
-        if self.adopt:
-            for p, view in zip(self.params, self.x_views, strict=True):
+        # Only plain parameters become views: a sharded one's storage is FSDP's.
+        self.adopt = self.adopt and all(type(x) is type(p.detach()) and x.dtype == p.dtype
+                                        for p, x in zip(self.params, self.tensors, strict=True))
+        for p, view in zip(self.params, self.x_views, strict=True):
+            if self.adopt:
                 p.data = view
-                self.storage.append((p, view.data_ptr()))
+            self.storage.append((p, _storage(p)))
         self.flat = {}
         for key, value in states[0].items():
             if key == "step" or key in self.scalars:
@@ -427,9 +617,9 @@ class _Batch(_Group):
 
     def _views(self, flat):
         views, offset = [], 0
-        for p in self.params:
-            views.append(flat[offset : offset + p.numel()].view(p.shape))
-            offset += p.numel()
+        for x in self.tensors:
+            views.append(flat[offset : offset + x.numel()].view(x.shape))
+            offset += x.numel()
         return views
 
     def _bind(self, key, flat):
@@ -439,13 +629,13 @@ class _Batch(_Group):
 
     def run(self, update, rule, grads, ahead):
         if not self.adopt:
-            torch._foreach_copy_(self.x_views, self.params)
+            torch._foreach_copy_(self.x_views, self.tensors)
         torch._foreach_copy_(self.g_views, [grads[i] for i in self.indices])
         g_ahead = None if ahead is None else _cat(ahead[i] for i in self.indices)
         inputs = {**self.flat, **self._step_inputs()}
         (created,) = update(rule, [self.x], [self.g], [inputs], [g_ahead])
         if not self.adopt:
-            torch._foreach_copy_(self.params, self.x_views)
+            torch._foreach_copy_(self.tensors, self.x_views)
         for key, value in created.items():
             if key == "step":
                 self._advance(value)
@@ -469,12 +659,12 @@ class _Together(_Group):
     def _take(self, states):
         self.shapes = []  # per parameter: how its tensors enter the update
         self.xs, self.inputs = [], []
-        for p, state in zip(self.params, states, strict=True):
-            tensors = [p, *(v for k, v in state.items() if k != "step" and v is not None)]
+        for p, x, state in zip(self.params, self.tensors, states, strict=True):
+            tensors = [x, *(v for k, v in state.items() if k != "step" and v is not None)]
             flat = self.flatten and all(t.is_contiguous() for t in tensors)
             self.shapes.append(_flat if flat else _as_is)
-            self.xs.append(self.shapes[-1](p.detach()))
-            self.storage.append((p, p.data_ptr()))
+            self.xs.append(self.shapes[-1](x))
+            self.storage.append((p, _storage(p)))
             self.inputs.append({})
         for key in states[0]:
             if key != "step" and key not in self.scalars:
@@ -502,8 +692,8 @@ class _Together(_Group):
             elif key in self.scalars:
                 self._set_scalar(key, value)
             elif value is not None:  # buffers the first step creates, such as momentum's
-                self._bind(key, [new[key].view_as(p) for new, p in
-                                 zip(created, self.params, strict=True)])
+                self._bind(key, [new[key].view_as(x) for new, x in
+                                 zip(created, self.tensors, strict=True)])
 
 
 def _flat(tensor):

@@ -43,6 +43,7 @@ __all__ = [
     "Adadelta",
     "Adam",
     "AdamW",
+    "SparseAdam",
     "Adamax",
     "Heun",
     "NAdam",
@@ -122,9 +123,16 @@ class RuleOptimizer(torch.optim.Optimizer):
         self.rule = rule
         self.compile = compile
         self.differentiable = differentiable
-        # "differentiable" as torch.optim keeps it: it lets the base class take non-leaf tensors.
-        super().__init__(params, {**rule.hyperparameters(), "differentiable": differentiable})
+        super().__init__(params, {**rule.hyperparameters(), **self._group_keys()})
         self._start()
+
+    def _group_keys(self):
+        """The keys a param group holds besides the rule's hyperparameters.
+
+        "differentiable", as torch.optim keeps it: it lets the base class take non-leaf
+        tensors.
+        """
+        return {"differentiable": self.differentiable}
 
     def _start(self):
         # Per group: the hyperparameter values last seen and the rule built (and checked) from
@@ -134,7 +142,7 @@ class RuleOptimizer(torch.optim.Optimizer):
         if not self.differentiable:
             self._engine = _engine.Engine(
                 self.state, self.reference_step, self._rule_state, self._store_state,
-                compile=self.compile,
+                compile=self.compile, as_real=self._complex_as_real,
             )
 
     @property
@@ -155,7 +163,7 @@ class RuleOptimizer(torch.optim.Optimizer):
             self._engine.reset(self.state)
         # A state_dict from torch.optim lacks the rule's extra hyperparameters (eps_root, ...).
         for group in self.param_groups:
-            for name, default in self.rule.hyperparameters().items():
+            for name, default in {**self.rule.hyperparameters(), **self._group_keys()}.items():
                 group.setdefault(name, default)
 
     def _group_rule(self, index, group):
@@ -192,6 +200,7 @@ class RuleOptimizer(torch.optim.Optimizer):
             for p in group["params"]
             if p.grad is not None
         ]
+        self._check_gradients(work)
         if self.requires_closure:
             states = [self._rule_state(group_rules[i], p) for i, p in work]
             grads = [p.grad.clone() for _, p in work]
@@ -207,36 +216,78 @@ class RuleOptimizer(torch.optim.Optimizer):
                                     None if ahead is None else ahead[i])
         return loss
 
-    def reference_step(self, rule, p, g, g_ahead=None):
+    @property
+    def _sparse_error(self):
+        """torch.optim's message for a sparse gradient given to a rule that takes none."""
+        return f"{type(self.rule).__name__} does not support sparse gradients"
+
+    def _check_gradients(self, work):
+        """Refuse, before anything moves, sparse gradients that the rule does not take."""
+        if not self.rule.sparse and any(p.grad.is_sparse for _, p in work):
+            raise RuntimeError(self._sparse_error)
+
+    def reference_step(self, rule, p, g, g_ahead=None, *, viewed=False):
         """One step of ``rule`` on parameter ``p`` with gradient ``g``: what a step means.
 
         The rule's own pure step, ``x, state = rule.step(x, g, state)``, with its result
         written back into ``p`` and ``self.state[p]``. ``g_ahead`` is the gradient at the
         rule's look-ahead point, for rules that need one (Heun).
+
+        The rule computes on what the parameter holds: the real and imaginary parts of a
+        complex parameter, for an elementwise rule (``torch.view_as_real``, as torch.optim),
+        and the local shard of a sharded one (a DTensor, as FSDP2 makes them). A rule that
+        mixes coordinates gets a sharded matrix gathered (see ``_engine.step_whole``).
+        ``viewed`` says that the gradients are in the rule's view already.
         """
+        if p.is_complex() and rule.elementwise and not self._complex_as_real(rule):
+            return self._complex_step(rule, p, g)
+        if not viewed:
+            g = _engine.rule_tensor(g, rule, like=p)
+            g_ahead = None if g_ahead is None else _engine.rule_tensor(g_ahead, rule, like=p)
         grad_fn = None if g_ahead is None else (lambda _x: g_ahead)
-        x, new_state = rule.step(p, g, self._rule_state(rule, p), grad_fn=grad_fn)
-        p.copy_(x)
+        if _engine.is_sharded(p) and not rule.elementwise:
+            whole = not hasattr(rule, "step_shard")
+            state = self._rule_state(rule, p, whole=whole)
+            x, new_state = _engine.step_whole(rule, p, g, state, grad_fn)
+        else:
+            x = _engine.rule_tensor(p, rule)
+            x, new_state = rule.step(x, g, self._rule_state(rule, p), grad_fn=grad_fn)
+        _engine.write(p, x, rule)
         self._store_state(p, new_state)
 
-    def _rule_state(self, rule, p):
-        """The rule's view of ``self.state[p]``: step counts as Python numbers."""
+    def _complex_as_real(self, rule):
+        """True when the step of a complex parameter is ``rule``'s step on its real view."""
+        return True
+
+    def _rule_state(self, rule, p, whole=False):
+        """The rule's view of ``self.state[p]``: step counts as Python numbers, tensors as
+        :func:`adalearn._engine.rule_tensor` shows them (or gathered whole, with ``whole``).
+        """
         stored = self.state.get(p)
         if not stored:
-            return rule.init(p.detach())
-        return {k: v.item() if k == "step" else v for k, v in stored.items()}
+            x = p.detach()
+            return rule.init(x.full_tensor() if whole else _engine.rule_tensor(x, rule))
+        return {
+            k: v.item() if k == "step" and isinstance(v, torch.Tensor)
+            else v.full_tensor() if whole and _engine.is_sharded(v)
+            else _engine.rule_tensor(v, rule) if isinstance(v, torch.Tensor) and v.dim()
+            else v
+            for k, v in stored.items()
+        }
 
     def _store_state(self, p, new_state):
         for key, value in new_state.items():  # a rule without state leaves self.state alone
             if key == "step":
                 value = torch.tensor(float(value), dtype=_step_dtype())
-            self.state[p][key] = value
+            self.state[p][key] = _engine.stored_tensor(value, p)
 
     def _gradients_ahead(self, group_rules, work, states, grads, closure):
         """Gradients at the points where the rules look ahead, all parameters moved at once."""
         here = [p.detach().clone() for _, p in work]
         for (index, p), state, g in zip(work, states, grads, strict=True):
-            p.copy_(group_rules[index].predict(p.detach(), g, state))
+            rule = group_rules[index]
+            x, g = _engine.rule_tensor(p.detach(), rule), _engine.rule_tensor(g, rule, like=p)
+            _engine.write(p, rule.predict(x, g, state), rule)
         with torch.enable_grad():
             closure()
         ahead = [torch.zeros_like(p) if p.grad is None else p.grad.clone() for _, p in work]
@@ -272,6 +323,17 @@ class _NamedOptimizer(RuleOptimizer):
     rule_class: type[rules.Rule]
     # torch.optim.Adam's checks of Tensor learning rates and betas (its namesakes only).
     _adam_tensor_checks = False
+    # Keys torch.optim's namesake puts in a param group that are neither hyperparameters of
+    # the rule nor implementation flags.
+    _torch_keys: dict = {}
+    # How torch.optim's namesake steps a complex parameter, where it is not the rule's step on
+    # the real view (torch.view_as_real): "complex", its operations on the complex tensors
+    # (SGD); "add", the step is added to the complex parameter (Adadelta). And whether L2
+    # weight decay is added to the complex gradient before the view. The difference is in the
+    # bits: torch's complex add(a, b, alpha) rounds alpha * b before adding it, its real one
+    # does not.
+    _complex = "real"
+    _complex_l2 = False
 
     def __init__(self, params, *args, compile=False, **kwargs):
         flags = {**self._flags, **{k: kwargs.pop(k) for k in self._flags if k in kwargs}}
@@ -293,8 +355,48 @@ class _NamedOptimizer(RuleOptimizer):
             if flags.get("foreach"):
                 raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
             compile = True  # one fused pass per step, as torch's fused kernels
+        self._flag_values = flags
         super().__init__(params, self.rule_class(*args, **kwargs), compile=compile,
                          differentiable=bool(flags.get("differentiable")))
+
+    def _complex_l2_of(self, rule):
+        return (self._complex_l2 and not getattr(rule, "decoupled_weight_decay", False)
+                and rules._any_nonzero(rule.weight_decay))
+
+    def _complex_as_real(self, rule):
+        return self._complex == "real" and not self._complex_l2_of(rule)
+
+    def _complex_step(self, rule, p, g):
+        """torch.optim's step of a complex parameter, where it is not the rule's on the real
+        view (see ``_complex``): eager, one parameter at a time.
+        """
+        stored = self.state.get(p)
+        state = rule.init(p.detach()) if not stored else {
+            k: v.item() if k == "step" else v for k, v in stored.items()}
+        if self._complex == "complex":
+            x, new_state = rule.step(p, g, state)
+            p.copy_(x)
+            return self._store_state(p, new_state)
+        if self._complex_l2_of(rule):
+            g = g.add(p, alpha=rule.weight_decay)
+            rule = rule.replace(weight_decay=0.0)
+        state = {k: torch.view_as_real(v) if isinstance(v, torch.Tensor) and v.is_complex()
+                 else v for k, v in state.items()}
+        real = torch.view_as_real(p.detach())
+        if self._complex == "add":  # from zero, the rule's x_new is its step exactly
+            step, new_state = rule.step(torch.zeros_like(real), torch.view_as_real(g), state)
+            p.add_(torch.view_as_complex(step))
+        else:
+            x, new_state = rule.step(real, torch.view_as_real(g), state)
+            real.copy_(x)
+        self._store_state(p, new_state)
+
+    def _group_keys(self):
+        """torch.optim's keys, with the values given: its flags and its other keys."""
+        return {**self._flag_values, **self._torch_keys}
+
+    def __getstate__(self):
+        return {**super().__getstate__(), "_flag_values": self._flag_values}
 
     def _check_tensors(self, values, flags):
         """torch.optim's checks of hyperparameters given as tensors, with its wording."""
@@ -508,32 +610,76 @@ class Combined(torch.optim.Optimizer):
 
 class SGD(_NamedOptimizer):
     rule_class = rules.SGD
+    _complex = "complex"
 
 
 class Adagrad(_NamedOptimizer):
     rule_class = rules.Adagrad
+    _complex_l2 = True
 
 
 class RMSprop(_NamedOptimizer):
     rule_class = rules.RMSprop
+    _complex_l2 = True
 
 
 class Adadelta(_NamedOptimizer):
     rule_class = rules.Adadelta
+    _complex = "add"
+    _complex_l2 = True
 
 
 class Adam(_NamedOptimizer):
     rule_class = rules.Adam
     _adam_tensor_checks = True
+    _complex_l2 = True
+    _sparse_error = (
+        "Adam does not support sparse gradients, please consider SparseAdam instead"
+    )
 
 
 class AdamW(_NamedOptimizer):
     rule_class = rules.AdamW
     _adam_tensor_checks = True
+    _torch_keys = {"decoupled_weight_decay": True}
+    _sparse_error = Adam._sparse_error
+
+
+class SparseAdam(_NamedOptimizer):
+    """Only for sparse gradients, as torch.optim's: ``nn.Embedding(sparse=True)``'s, for
+    example. Dense or complex parameters only, and a dense gradient is refused at the step.
+    The step count is kept as a Python int, as torch.optim keeps it.
+    """
+
+    rule_class = rules.SparseAdam
+
+    def __init__(self, params, *args, **kwargs):
+        super().__init__(params, *args, **kwargs)
+        for kind, test, problem in (
+            ("Sparse", lambda p: p.is_sparse, "SparseAdam requires dense parameter tensors"),
+            ("Complex", lambda p: p.is_complex(),
+             "SparseAdam does not support complex parameters"),
+        ):
+            found = [[i, j] for i, group in enumerate(self.param_groups)
+                     for j, p in enumerate(group["params"]) if test(p)]
+            if found:
+                raise ValueError(f"{kind} params at indices {found}: {problem}")
+
+    def _check_gradients(self, work):
+        if any(not p.grad.is_sparse for _, p in work):
+            raise RuntimeError(
+                "SparseAdam does not support dense gradients, please consider Adam instead"
+            )
+
+    def _store_state(self, p, new_state):
+        super()._store_state(p, new_state)
+        if "step" in new_state:
+            self.state[p]["step"] = int(new_state["step"])
 
 
 class Adamax(_NamedOptimizer):
     rule_class = rules.Adamax
+    _complex_l2 = True
 
 
 class Heun(_NamedOptimizer):
