@@ -29,12 +29,12 @@ reference step, with ``compile=True`` as its pure step compiled (:meth:`Engine._
 from __future__ import annotations
 
 import sys
-import types
+import warnings
 
 import numpy as np
 import torch
 
-from adalearn import rules
+from adalearn import _torch_internals, rules
 
 _SMALL = 1 << 15
 # Eager blocks and batches: with the rule's half-dozen temporaries, 32768 float32 elements
@@ -43,37 +43,23 @@ _SMALL = 1 << 15
 # 32768, 2.4x and 1.2x at 262144, on a Xeon with 2 MB of L2 per core.
 _BATCH = 1 << 15
 _PER_CALL = 8
-_RECOMPILE_LIMIT = 32
-
-# The private torch APIs that the compiled path relies on, as (module, attribute).
-_COMPILE_NEEDS = (
-    ("torch._dynamo.config", "specialize_float"),
-    ("torch._dynamo.config", "automatic_dynamic_shapes"),
-    ("torch._dynamo.config", "recompile_limit"),
-    ("torch.fx.experimental._config", "use_duck_shape"),
-    ("torch._inductor.compile_fx", "compile_fx"),
-    ("torch._inductor.config", "emulate_precision_casts"),
-)
 
 
-def check_compile_support():
-    """Raise a RuntimeError naming what is missing when this torch cannot run ``compile=True``."""
-    import importlib
+def can_compile():
+    """True when this torch has the internals ``compile=True`` needs.
 
-    missing = []
-    for module, name in _COMPILE_NEEDS:
-        try:
-            found = hasattr(importlib.import_module(module), name)
-        except ImportError:
-            found = False
-        if not found:
-            missing.append(f"{module}.{name}")
-    if missing:
-        raise RuntimeError(
-            f"`compile` must be False with this torch ({torch.__version__}): compile=True needs "
-            f"torch.compile with {', '.join(missing)} (torch 2.13 has them all). "
-            f"Received: compile=True"
+    Otherwise the optimizer runs the eager engine, and this warns once, naming what is
+    missing (see :mod:`adalearn._torch_internals`).
+    """
+    absent = _torch_internals.missing()
+    if absent:
+        warnings.warn(
+            f"compile=True runs the eager engine: torch {torch.__version__} lacks "
+            f"{', '.join(absent)}, which the compiled step needs (torch 2.13 and 2.14 have "
+            "them all)",
+            stacklevel=3,
         )
+    return not absent
 
 
 _LOW_PRECISION = (torch.bfloat16, torch.float16)
@@ -336,7 +322,7 @@ class Engine:
         """
         group_rules = [self.prepare(i, rule) for i, rule in enumerate(group_rules)]
         update = self._compiled_update() if self.compile else _update_each
-        # Sparse gradients, and in eager code low-precision parameters, take the reference
+        # Sparse gradients, low-precision parameters and a few others take the reference
         # step one parameter at a time: see _alone.
         alone = [i for i, (index, p) in enumerate(work)
                  if self._alone(group_rules[index], p, grads[i])]
@@ -378,15 +364,19 @@ class Engine:
 
         A sparse gradient (only some rule steps take one), a non-elementwise rule on a
         sharded parameter (the reference step gathers what the rule needs whole) and a
-        complex parameter that is not stepped through its real view. In eager
-        code also a bfloat16 or float16 parameter: torch's kernels round the vectorised body
-        and the scalar tail of a low-precision tensor differently, so an element's bits depend
-        on where it sits, and only the whole parameter, as torch.optim steps it, gives its bits.
+        complex parameter that is not stepped through its real view. And a bfloat16 or
+        float16 parameter: torch's kernels round the vectorised body and the scalar tail of
+        a low-precision tensor differently, so an element's bits depend on where it sits, and
+        only the whole parameter, as torch.optim steps it, gives its bits. Compiled code
+        would not round where eager code does either (it computes in float32 and rounds what
+        it stores): a compiled Adam step differs from torch.optim's by up to 5 units in the
+        last place, as much as torch's own ``fused=True``. With compile=True these parameters
+        therefore take the eager step too, and keep torch.optim's bits.
         """
         return (
             g.is_sparse
             or (is_sharded(p) and not rule.elementwise)
-            or (not self.compile and p.dtype in _LOW_PRECISION)
+            or p.dtype in _LOW_PRECISION
             or (p.is_complex() and rule.elementwise and not self.as_real(rule))
         )
 
@@ -463,7 +453,7 @@ class Engine:
 
     def _compiled_update(self):
         if self._compiled is None:
-            self._compiled = _compile(_update_each)
+            self._compiled = _torch_internals.compile(_update_each)
         return self._compiled
 
     def _step_functional(self, rule, p, g, g_ahead):
@@ -473,7 +463,7 @@ class Engine:
         and its results are stored as the reference step stores them.
         """
         if self._compiled_pure is None:
-            self._compiled_pure = _compile(_pure_step)
+            self._compiled_pure = _torch_internals.compile(_pure_step)
         state = self.rule_state(rule, p)
         if isinstance(state.get("step"), (int, float)):  # a tensor: a new count must not recompile
             state = {**state, "step": _step_input(state["step"])}
@@ -572,12 +562,11 @@ class _Group:
     def _set_scalar(self, key, value):
         tensors = self.scalar_tensors[key]
         self.scalars[key] = value.to(tensors[0].dtype)
-        torch._foreach_copy_(tensors, [self.scalars[key]] * len(tensors))
+        _torch_internals.copy_all(tensors, [self.scalars[key]] * len(tensors))
 
     def _advance(self, step):
         self.step = step.item() if isinstance(step, torch.Tensor) else step
-        torch._foreach_zero_(self.steps)
-        torch._foreach_add_(self.steps, float(self.step))
+        _torch_internals.fill_all(self.steps, float(self.step))
 
 
 class _Batch(_Group):
@@ -629,13 +618,13 @@ class _Batch(_Group):
 
     def run(self, update, rule, grads, ahead):
         if not self.adopt:
-            torch._foreach_copy_(self.x_views, self.tensors)
-        torch._foreach_copy_(self.g_views, [grads[i] for i in self.indices])
+            _torch_internals.copy_all(self.x_views, self.tensors)
+        _torch_internals.copy_all(self.g_views, [grads[i] for i in self.indices])
         g_ahead = None if ahead is None else _cat(ahead[i] for i in self.indices)
         inputs = {**self.flat, **self._step_inputs()}
         (created,) = update(rule, [self.x], [self.g], [inputs], [g_ahead])
         if not self.adopt:
-            torch._foreach_copy_(self.tensors, self.x_views)
+            _torch_internals.copy_all(self.tensors, self.x_views)
         for key, value in created.items():
             if key == "step":
                 self._advance(value)
@@ -707,73 +696,6 @@ def _as_is(tensor):
 def _step_input(step):
     """The step count as compiled code takes it: a tensor, so a new count does not recompile."""
     return torch.tensor(float(step), dtype=torch.float64)
-
-
-def _compile(function):
-    """``function`` compiled by :func:`torch.compile`, with its own cache of compiled variants.
-
-    torch.compile keeps the variants compiled for a function (one per dtype, per set of
-    hyperparameter constants, per number of parameters in a call, ...) on its code object, at
-    most ``torch._dynamo.config.recompile_limit`` of them, and runs it uncompiled past that.
-    A copy of the code gives each optimizer a budget of its own, of _RECOMPILE_LIMIT.
-    """
-    code = function.__code__.replace()
-    copy = types.FunctionType(code, function.__globals__, function.__name__)
-    compiled = torch.compile(copy, backend=_inductor_with_scalars, dynamic=True, fullgraph=True)
-    config, shapes = torch._dynamo.config, torch.fx.experimental._config
-    inductor = torch._inductor.config
-
-    def call(*args):
-        # Hyperparameters other than the learning rate must stay constants of the compiled
-        # code, also when a new state layout recompiles it (dynamo would then make every
-        # float an input). As inputs they are loaded again for every 16 elements, and
-        # beta ** t recomputed there. Every parameter gets a length of its own, so that
-        # chunks of parameters with other sizes reuse the code. Values cast to a lower
-        # precision (Muon's bfloat16) are rounded where eager rounds them, not kept in float32.
-        # Read only when compiling.
-        saved = (config.specialize_float, config.automatic_dynamic_shapes,
-                 config.recompile_limit, shapes.use_duck_shape, inductor.emulate_precision_casts)
-        config.specialize_float, config.automatic_dynamic_shapes = True, False
-        config.recompile_limit, shapes.use_duck_shape = _RECOMPILE_LIMIT, False
-        inductor.emulate_precision_casts = True
-        try:
-            return compiled(*args)
-        finally:
-            (config.specialize_float, config.automatic_dynamic_shapes, config.recompile_limit,
-             shapes.use_duck_shape, inductor.emulate_precision_casts) = saved
-
-    return call
-
-
-def _inductor_with_scalars(graph_module, example_inputs):
-    """torch.compile's default compiler, told to compute each scalar of the update once.
-
-    A rule computes step-dependent numbers, such as Adam's ``1 - beta1 ** t``, on the
-    zero-dimensional step tensor. Inductor would inline them into the loop over the
-    parameter and, because its C++ keeps ``errno`` semantics, call ``pow`` again for every
-    16 elements. Returning them as extra outputs makes it store each one once, before the loop.
-    """
-    from torch._inductor.compile_fx import compile_fx
-
-    def scalar(node):
-        value = node.meta.get("example_value")
-        return isinstance(value, torch.Tensor) and value.dim() == 0
-
-    output = next(node for node in graph_module.graph.nodes if node.op == "output")
-    results = tuple(output.args[0])
-    scalars = [
-        node
-        for node in graph_module.graph.nodes
-        if node.op == "call_function"
-        and scalar(node)
-        and node not in results
-        and any(not scalar(user) for user in node.users if user.op != "output")
-    ]
-    output.args = ((*results, *scalars),)
-    graph_module.recompile()
-    compiled = compile_fx(graph_module, example_inputs)
-    count = len(results)
-    return lambda *args: compiled(*args)[:count]
 
 
 def _cat(tensors):

@@ -118,10 +118,8 @@ class RuleOptimizer(torch.optim.Optimizer):
                 "`compile` must be False when differentiable=True: compiled steps write in "
                 "place, outside autograd. Received: compile=True"
             )
-        if compile:
-            _engine.check_compile_support()
         self.rule = rule
-        self.compile = compile
+        self.compile = compile and _engine.can_compile()
         self.differentiable = differentiable
         super().__init__(params, {**rule.hyperparameters(), **self._group_keys()})
         self._start()
