@@ -369,18 +369,20 @@ class _NamedOptimizer(RuleOptimizer):
         view (see ``_complex``): eager, one parameter at a time.
         """
         stored = self.state.get(p)
-        state = rule.init(p.detach()) if not stored else {
-            k: v.item() if k == "step" else v for k, v in stored.items()}
+        # A new state is built on the real view, where Adagrad's initial accumulator value
+        # goes into the real and the imaginary parts, as in torch.optim.
+        real = torch.view_as_real(p.detach())
+        state = {k: v.item() if k == "step" else v for k, v in stored.items()} if stored else {
+            k: _engine.stored_tensor(v, p) for k, v in rule.init(real).items()}
         if self._complex == "complex":
             x, new_state = rule.step(p, g, state)
             p.copy_(x)
             return self._store_state(p, new_state)
         if self._complex_l2_of(rule):
-            g = g.add(p, alpha=rule.weight_decay)
-            rule = rule.replace(weight_decay=0.0)
+            g = (-g if rule.maximize else g).add(p, alpha=rule.weight_decay)
+            rule = rule.replace(weight_decay=0.0, maximize=False)
         state = {k: torch.view_as_real(v) if isinstance(v, torch.Tensor) and v.is_complex()
                  else v for k, v in state.items()}
-        real = torch.view_as_real(p.detach())
         if self._complex == "add":  # from zero, the rule's x_new is its step exactly
             step, new_state = rule.step(torch.zeros_like(real), torch.view_as_real(g), state)
             p.add_(torch.view_as_complex(step))
@@ -760,7 +762,7 @@ class AdamWScheduleFree(_NamedOptimizer):
             rule = self._group_rule(index, group)
             for p in group["params"]:
                 if self.state.get(p):  # parameters that have not stepped stay where they are
-                    p.copy_(point(rule, self._rule_state(rule, p)))
+                    _engine.write(p, point(rule, self._rule_state(rule, p)), rule)
             group["train_mode"] = train_mode
 
     @torch.no_grad()
