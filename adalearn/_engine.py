@@ -24,6 +24,20 @@ reference step's to the last bit. Zero-dimensional tensors in the state of a lar
 rule once. A rule whose state holds anything else besides tensors shaped like the parameter
 (numbers, factored moments, nested dicts) runs parameter by parameter: eager through the
 reference step, with ``compile=True`` as its pure step compiled (:meth:`Engine._step_functional`).
+
+The engine computes on what a parameter holds (:func:`rule_tensor`): the local shard of a
+DTensor (FSDP2's ``fully_shard``, ``distribute_module``), on which an elementwise rule does
+to each element what it does on the whole tensor, so a sharded step communicates nothing and
+gives the unsharded step's bits; and the real view of a complex parameter, as torch.optim
+steps it. The optimizer's state keeps torch.optim's form: DTensors placed as their parameter,
+complex tensors for a complex one (:func:`stored_tensor`). A rule that mixes coordinates gets
+a sharded matrix whole where it needs it (:func:`step_whole`). Some parameters take the
+reference step one by one whatever the plan (:meth:`Engine._alone`): sparse gradients,
+bfloat16 and float16 parameters (whose bits depend on where an element sits in its tensor)
+and complex parameters that torch.optim steps in complex arithmetic.
+
+The private torch internals of the compiled path live in :mod:`adalearn._torch_internals`;
+where this torch lacks one, ``compile=True`` runs this engine eagerly (:func:`can_compile`).
 """
 
 from __future__ import annotations
@@ -137,11 +151,12 @@ def write(p, x, rule):
 
 
 class _Rows(rules.Shards):
-    """The rows of a sharded matrix on this process: gathers over the processes that hold it.
+    """This process's part of a sharded parameter, and how to reach the whole of it.
 
-    Built from the parameter (a DTensor): ``gather`` all-gathers a tensor holding this
-    process's rows of something shaped like it, ``local`` takes this process's rows of a
-    whole one without communicating (each process has the same whole).
+    Built from the parameter (a DTensor; FSDP2 shards rows, Shard(0), but any placement
+    works): ``gather`` all-gathers a tensor that holds this process's part of something shaped
+    like the parameter, ``local`` takes this process's part of a whole one without
+    communicating (each process has the same whole).
     """
 
     def __init__(self, p):
@@ -151,9 +166,9 @@ class _Rows(rules.Shards):
     def gather(self, t):
         from torch.distributed.tensor import DTensor
 
-        shape = (self.shape[0], *t.shape[1:])
         return DTensor.from_local(t, self.mesh, self.placements, run_check=False,
-                                  shape=shape, stride=_contiguous_stride(shape)).full_tensor()
+                                  shape=self.shape,
+                                  stride=_contiguous_stride(self.shape)).full_tensor()
 
     def local(self, t):
         from torch.distributed.tensor import distribute_tensor
@@ -178,6 +193,13 @@ def step_whole(rule, p, g, state, grad_fn=None):
     already whole; each process computes the same step and keeps its rows. Returns the new
     rows of ``p`` and the new state, whose tensors are DTensors: sharded as ``p`` when shaped
     like it, replicated otherwise (every process holds them whole).
+
+    Communication per step, for a matrix of A x B elements sharded over P processes: with
+    ``step_shard``, what it gathers (Muon: one all-gather of its direction in bfloat16, of
+    which each process receives (P - 1) / P of the 2AB bytes); otherwise one all-gather each
+    of the parameter, the gradient and every state tensor sharded like the parameter
+    (Adafactor: two, as its factored moments are replicated). Taking a process's part of the
+    result communicates nothing. Every process computes the whole step, the same on each.
     """
     from torch.distributed.tensor import DTensor, Replicate
 

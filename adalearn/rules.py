@@ -1338,6 +1338,14 @@ class Muon(Rule):
     Only matrices: like torch.optim, ``init`` rejects an ``x`` that is not 2-D. Use AdamW for
     biases, gains and embeddings. Not elementwise.
 
+    Sharded (FSDP2), a process holds some rows of :math:`X`, :math:`G` and :math:`M`: the
+    momentum, the decay and the step run on them, and only :math:`\tilde M_t` is gathered
+    whole for :math:`\operatorname{NS}_k` (:meth:`~adalearn.rules.Muon.step_shard`): per
+    matrix and step, one all-gather of :math:`AB` bfloat16 numbers, of which a process
+    receives the :math:`(P-1)/P` it lacks among :math:`P` processes. Every process then
+    orthogonalises the whole matrix and keeps its rows; the result is the unsharded step's,
+    bit for bit.
+
     Conventions: torch.optim's. The momentum is an exponential average (torch's formula
     sheet writes :math:`M_t = \mu M_{t-1} + G_t`, its code averages); decoupled weight decay
     uses the unscaled :math:`\eta`. On tensors Newton–Schulz runs in bfloat16 as in torch;
