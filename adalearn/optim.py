@@ -1,8 +1,8 @@
 """torch.optim optimizers that run the rules of :mod:`adalearn.rules` on tensors.
 
-``SGD, Adagrad, RMSprop, Adadelta, Adam, AdamW, Adamax, NAdam, RAdam, Adafactor, Muon`` take
-torch.optim's constructor arguments, defaults and state keys and give its numbers, so they drop
-into any training loop::
+``SGD, Adagrad, RMSprop, Adadelta, Adam, AdamW, SparseAdam, Adamax, NAdam, RAdam, Adafactor,
+Muon`` take torch.optim's constructor arguments, defaults and state keys and give its numbers,
+so they drop into any training loop::
 
     optimizer = adalearn.optim.Adam(model.parameters(), lr=1e-3)
     for x, y in batches:
@@ -14,7 +14,16 @@ They are real :class:`torch.optim.Optimizer` subclasses: hyperparameters live in
 ``param_groups`` (so ``torch.optim.lr_scheduler`` works), per-parameter state in ``self.state``,
 and ``state_dict()`` loads into the torch.optim namesake and back. Each also accepts the
 rule's extra keyword arguments, such as ``eps_root``, and torch's implementation flags where
-its namesake has them (``foreach``, ``fused``, ``capturable``, ``differentiable``).
+its namesake has them (``foreach``, ``fused``, ``capturable``, ``differentiable``). A param
+group holds every key torch.optim's namesake puts there, with torch's value, and the rule's
+own hyperparameters that torch lacks (``eps_root``), always: torch.optim keeps them when it
+loads such a state dict, and a state dict from torch.optim gets them at their defaults.
+
+They run where training code runs: on DTensor parameters (FSDP2's ``fully_shard``,
+``distribute_module``), under DDP, on complex parameters (through their real view, and in
+complex arithmetic where torch.optim's code uses it), on sparse gradients (SGD, Adagrad and
+SparseAdam; the others refuse them in torch's words) and on bfloat16 and float16 parameters,
+with torch.optim's numbers to the last bit.
 
 :class:`Lion` is lion-pytorch's Lion and :class:`AdamWScheduleFree` the schedulefree package's
 reference AdamW, with its ``train()`` and ``eval()``. :class:`Heun` evaluates the gradient
@@ -85,7 +94,15 @@ class RuleOptimizer(torch.optim.Optimizer):
     The numbers are the reference step's, but the work is organised for speed. A rule whose
     ``elementwise`` attribute is true (every built-in rule) runs on parameters of fewer than
     32768 elements together, as one flat array whose slices are their states, and on larger
-    ones in blocks of 32768 elements, so that its temporaries stay in cache.
+    ones in blocks of 32768 elements, so that its temporaries stay in cache. bfloat16 and
+    float16 parameters, and sparse gradients, are stepped one by one, as torch.optim steps
+    them (an element's bits depend on where it sits in a low-precision tensor).
+
+    A sharded parameter (a DTensor, as FSDP2 makes them) is stepped through its local shard,
+    where an elementwise rule needs no communication; a rule that mixes coordinates gets the
+    whole matrix where it needs it, and each process keeps its part
+    (:meth:`adalearn.rules.Muon.step_shard` gathers only Muon's direction). The state keeps
+    torch.optim's form: DTensors placed as their parameter.
 
     With ``compile=True`` the rule is compiled by :func:`torch.compile` into one in-place update
     per step: the same formulas, fused into a single pass over the parameter, its gradient and
@@ -94,7 +111,9 @@ class RuleOptimizer(torch.optim.Optimizer):
     nor a new step recompiles, while a change of another hyperparameter does. The small
     parameters of a group become views into one flat buffer (``p.data``; each stays the same
     ``Parameter`` with its shape and values), so that only the gradients are copied; one later
-    given new storage (``p.data = ...``, ``model.to(...)``) is taken into a new buffer.
+    given new storage (``p.data = ...``, ``model.to(...)``) is taken into a new buffer. When
+    this torch lacks one of the private internals the compiled step relies on, the optimizer
+    warns once, naming it, and runs eagerly.
 
     With ``differentiable=True`` the step runs with autograd on, parameter by parameter, so
     that the new parameters and states are differentiable functions of the old ones, of the
