@@ -353,7 +353,8 @@ class Engine:
                 index, p = work[i]
                 self.reference_step(group_rules[index], p, grads[i],
                                     None if ahead is None else ahead[i])
-            rest = [i for i in range(len(work)) if i not in set(alone)]
+            done = set(alone)
+            rest = [i for i in range(len(work)) if i not in done]
             work, grads = [work[i] for i in rest], [grads[i] for i in rest]
             ahead = None if ahead is None else [ahead[i] for i in rest]
         plan = self._plan(group_rules, work)
