@@ -666,8 +666,9 @@ class AdamW(_NamedOptimizer):
 
 class SparseAdam(_NamedOptimizer):
     """Only for sparse gradients, as torch.optim's: ``nn.Embedding(sparse=True)``'s, for
-    example. Dense or complex parameters only, and a dense gradient is refused at the step.
-    The step count is kept as a Python int, as torch.optim keeps it.
+    example. The parameters must be dense and real (refused when built, with torch's
+    message), and a dense gradient is refused at the step. The step count is kept as a
+    Python int, as torch.optim keeps it.
     """
 
     rule_class = rules.SparseAdam
