@@ -104,6 +104,8 @@ def _local(t):
 
 def _storage(p):
     """Where a parameter's (local) values live, to notice a parameter given new storage."""
+    if type(p) is torch.nn.Parameter or type(p) is torch.Tensor:  # at every step: quick
+        return p.data_ptr()
     return _local(p).data_ptr()
 
 
@@ -317,6 +319,9 @@ class Engine:
         self.state = state
         # The last plan of the step (see _plan) and its groups.
         self._plan_key, self._plan_cache = None, ([], [])
+        # The last step's parameters that go alone whatever their gradient (see _alone), and
+        # whether the others need a view (see rule_tensor).
+        self._kinds_key, self._kinds = None, ([], False)
 
     def prepare(self, index, rule):
         """The rule of param group ``index`` as the engine runs it.
@@ -346,8 +351,9 @@ class Engine:
         update = self._compiled_update() if self.compile else _update_each
         # Sparse gradients, low-precision parameters and a few others take the reference
         # step one parameter at a time: see _alone.
-        alone = [i for i, (index, p) in enumerate(work)
-                 if self._alone(group_rules[index], p, grads[i])]
+        ids = tuple(id(p) for _, p in work)
+        always, viewed = self._parameter_kinds(group_rules, work, ids)
+        alone = always + [i for i, g in enumerate(grads) if g.is_sparse and i not in always]
         if alone:
             for i in alone:
                 index, p = work[i]
@@ -357,13 +363,15 @@ class Engine:
             rest = [i for i in range(len(work)) if i not in done]
             work, grads = [work[i] for i in rest], [grads[i] for i in rest]
             ahead = None if ahead is None else [ahead[i] for i in rest]
-        plan = self._plan(group_rules, work)
+            ids = tuple(ids[i] for i in rest)
+        plan = self._plan(group_rules, work, ids)
         elementwise = self._plan_key[0]
-        grads = [rule_tensor(g, group_rules[index], like=p)
-                 for (index, p), g in zip(work, grads, strict=True)]
-        if ahead is not None:
-            ahead = [rule_tensor(g, group_rules[index], like=p)
-                     for (index, p), g in zip(work, ahead, strict=True)]
+        if viewed:
+            grads = [rule_tensor(g, group_rules[index], like=p)
+                     for (index, p), g in zip(work, grads, strict=True)]
+            if ahead is not None:
+                ahead = [rule_tensor(g, group_rules[index], like=p)
+                         for (index, p), g in zip(work, ahead, strict=True)]
         for entry in plan:
             if isinstance(entry, _Group):
                 entry.run(update, group_rules[entry.group], grads, ahead)
@@ -382,23 +390,34 @@ class Engine:
             else:
                 self._reference(rule, p, grads[entry], g_ahead)
 
-    def _alone(self, rule, p, g):
+    def _parameter_kinds(self, group_rules, work, ids):
+        """The indices into ``work`` of the parameters that go alone whatever their gradient,
+        and whether any other is sharded or complex (and so computed on through a view).
+        Kept while the parameters and what the rules say of them stay the same.
+        """
+        key = (tuple((rule.elementwise, self.as_real(rule)) for rule in group_rules), ids)
+        if key != self._kinds_key:
+            always = [i for i, (index, p) in enumerate(work) if self._alone(group_rules[index], p)]
+            viewed = any(is_sharded(p) or p.is_complex() for _, p in work)
+            self._kinds_key, self._kinds = key, (always, viewed)
+        return self._kinds
+
+    def _alone(self, rule, p):
         """True for a parameter that takes the reference step on its own, whatever the plan.
 
-        A sparse gradient (only some rule steps take one), a non-elementwise rule on a
-        sharded parameter (the reference step gathers what the rule needs whole) and a
-        complex parameter that is not stepped through its real view. And a bfloat16 or
-        float16 parameter: torch's kernels round the vectorised body and the scalar tail of
-        a low-precision tensor differently, so an element's bits depend on where it sits, and
-        only the whole parameter, as torch.optim steps it, gives its bits. Compiled code
-        would not round where eager code does either (it computes in float32 and rounds what
-        it stores): a compiled Adam step differs from torch.optim's by up to 5 units in the
-        last place, as much as torch's own ``fused=True``. With compile=True these parameters
-        therefore take the eager step too, and keep torch.optim's bits.
+        So does every parameter with a sparse gradient (only some rule steps take one). And
+        a sharded parameter of a non-elementwise rule (the reference step gathers what the
+        rule needs whole), a complex parameter that is not stepped through its real view, and
+        a bfloat16 or float16 parameter: torch's kernels round the vectorised body and the
+        scalar tail of a low-precision tensor differently, so an element's bits depend on
+        where it sits, and only the whole parameter, as torch.optim steps it, gives its bits.
+        Compiled code would not round where eager code does either (it computes in float32
+        and rounds what it stores): a compiled Adam step differs from torch.optim's by up to 5
+        units in the last place, as much as torch's own ``fused=True``. With compile=True
+        these parameters therefore take the eager step too, and keep torch.optim's bits.
         """
         return (
-            g.is_sparse
-            or (is_sharded(p) and not rule.elementwise)
+            (is_sharded(p) and not rule.elementwise)
             or p.dtype in _LOW_PRECISION
             or (p.is_complex() and rule.elementwise and not self.as_real(rule))
         )
@@ -407,13 +426,14 @@ class Engine:
         """The reference step, given a gradient already in the rule's view (see rule_tensor)."""
         self.reference_step(rule, p, g, g_ahead, viewed=True)
 
-    def _plan(self, group_rules, work):
+    def _plan(self, group_rules, work, ids):
         """How this step's parameters are updated: a list of groups and indices into ``work``.
 
         Parameters are grouped by param group, dtype, device and state layout (step count
         included). Small parameters of an elementwise rule run together as a :class:`_Batch`.
         With ``compile=True`` the others run as :class:`_Together`, up to _PER_CALL per call;
-        eager, they go one by one, as do parameters whose state is not tensors alone. The plan
+        eager, they go one by one, as do parameters whose state is not tensors alone. ``ids``
+        are the parameters' ids. The plan
         is kept while the same parameters have gradients and every group's state is still the
         optimizer's.
         """
@@ -423,7 +443,7 @@ class Engine:
                     if not isinstance(v, tuple))
             for rule in group_rules
         )
-        key = (elementwise, tuple(id(p) for _, p in work))
+        key = (elementwise, ids)
         if self._plan_key == key and all(group.valid() for group in self._plan_cache[1]):
             return self._plan_cache[0]
         limit = None if self.compile else _BATCH
