@@ -9,6 +9,7 @@ with the reference optimizer, and records how far the whole parameters are apart
 import contextlib
 import io
 import json
+import math
 import os
 import sys
 import time
@@ -168,6 +169,34 @@ def distributed_module(name, mesh, compile):
     return compare(name, whole(net), whole(plain), exact=not compile)
 
 
+def gathered(name, mesh):
+    """What one FSDP2 step of a rule that mixes coordinates gathers: (dtype, numbers) per call.
+
+    Muon should gather each matrix's direction once, in bfloat16; Adafactor each matrix's
+    parameter and gradient.
+    """
+    from adalearn import _engine
+
+    net = model(name)
+    fully_shard(net, mesh=mesh)
+    optimizer = getattr(optim, name)(net.parameters(), **CONFIGS[name])
+    calls, gather = [], _engine._Rows.gather
+
+    def counting(self, t):
+        calls.append([str(t.dtype), math.prod(self.shape)])
+        return gather(self, t)
+
+    x, y = batch(0)
+    torch.nn.functional.mse_loss(net(x), y).backward()
+    _engine._Rows.gather = counting
+    try:
+        optimizer.step()
+    finally:
+        _engine._Rows.gather = gather
+    return {"ok": True, "moved": True, "calls": calls,
+            "sizes": [p.numel() for p in net.parameters()]}
+
+
 def ddp(name, compile):
     kwargs = CONFIGS[name]
     net = DistributedDataParallel(model(name))
@@ -205,6 +234,10 @@ def main(rank, world, port, names, compile, out):
                 result = {"ok": False, "error": traceback.format_exc(limit=6)}
             result["seconds"] = round(time.perf_counter() - began, 2)
             results[f"{kind}-{name}"] = result
+    if not compile:
+        for name in ("Muon", "Adafactor"):
+            if name in names:
+                results[f"gathered-{name}"] = gathered(name, mesh)
     dist.barrier()
     dist.destroy_process_group()
     with open(os.path.join(out, f"rank{rank}.json"), "w") as file:

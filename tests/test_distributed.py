@@ -90,6 +90,16 @@ def test_muon_under_fsdp2_equals_unsharded_muon(eager):
     _check(eager, "distribute_module-Muon")
 
 
+def test_muon_gathers_each_matrix_direction_once_in_bfloat16(eager):
+    """The communication its docstring states: one all-gather of A x B bfloat16 numbers per
+    matrix and step, where Adafactor, gathered whole, gathers parameter and gradient."""
+    for result in eager:
+        muon, adafactor = result["gathered-Muon"], result["gathered-Adafactor"]
+        assert muon["calls"] == [["torch.bfloat16", size] for size in muon["sizes"]]
+        assert adafactor["calls"] == [["torch.float32", size] for size in adafactor["sizes"]
+                                      for _ in ("parameter", "gradient")]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("kind", "name"), [
     (kind, name) for kind in KINDS for name in COMPILED
