@@ -1332,7 +1332,8 @@ class Muon(Rule):
     in the spectral norm. The scale :math:`s` (``adjust_lr_fn``) is
     :math:`\sqrt{\max(1, A/B)}` (``None`` or ``"original"``, Jordan's) or
     :math:`0.2\sqrt{\max(A, B)}` (``"match_rms_adamw"``, which gives the update AdamW's
-    typical RMS, so AdamW's learning rate and weight decay carry over). State:
+    typical RMS, so AdamW's learning rate and weight decay carry over) or :math:`\sqrt{A/B}`
+    (``"spectral_unclamped"``, torch 2.14's, which also scales wide matrices down). State:
     ``momentum_buffer`` (:math:`M`); no step count.
 
     Only matrices: like torch.optim, ``init`` rejects an ``x`` that is not 2-D. Use AdamW for
@@ -1373,7 +1374,7 @@ class Muon(Rule):
                message=f"momentum should be >= 0 but is: {self.momentum}")
         _check("weight_decay", self.weight_decay,
                message=f"weight decay should be >= 0 but is: {self.weight_decay}")
-        if self.adjust_lr_fn not in (None, "original", "match_rms_adamw"):
+        if self.adjust_lr_fn not in (None, "original", "match_rms_adamw", "spectral_unclamped"):
             raise ValueError(f"Adjust learning rate function {self.adjust_lr_fn} is not supported")
         _check_flag("nesterov", self.nesterov)
         _check_eps(self.eps)
@@ -1409,6 +1410,8 @@ class Muon(Rule):
         rows, columns = shape[:2]
         if self.adjust_lr_fn == "match_rms_adamw":
             return 0.2 * math.sqrt(max(rows, columns))
+        if self.adjust_lr_fn == "spectral_unclamped":
+            return math.sqrt(rows / columns)
         return math.sqrt(max(1, rows / columns))
 
     def step(self, x, g, state, grad_fn=None):
