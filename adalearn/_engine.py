@@ -24,14 +24,31 @@ reference step's to the last bit. Zero-dimensional tensors in the state of a lar
 rule once. A rule whose state holds anything else besides tensors shaped like the parameter
 (numbers, factored moments, nested dicts) runs parameter by parameter: eager through the
 reference step, with ``compile=True`` as its pure step compiled (:meth:`Engine._step_functional`).
+
+The engine computes on what a parameter holds (:func:`rule_tensor`): the local shard of a
+DTensor (FSDP2's ``fully_shard``, ``distribute_module``), on which an elementwise rule does
+to each element what it does on the whole tensor, so a sharded step communicates nothing and
+gives the unsharded step's bits; and the real view of a complex parameter, as torch.optim
+steps it. The optimizer's state keeps torch.optim's form: DTensors placed as their parameter,
+complex tensors for a complex one (:func:`stored_tensor`). A rule that mixes coordinates gets
+a sharded matrix whole where it needs it (:func:`step_whole`). Some parameters take the
+reference step one by one whatever the plan (:meth:`Engine._alone`): sparse gradients,
+bfloat16 and float16 parameters (whose bits depend on where an element sits in its tensor)
+and complex parameters that torch.optim steps in complex arithmetic.
+
+The private torch internals of the compiled path live in :mod:`adalearn._torch_internals`;
+where this torch lacks one, ``compile=True`` runs this engine eagerly (:func:`can_compile`).
 """
 
 from __future__ import annotations
 
-import types
+import sys
+import warnings
 
 import numpy as np
 import torch
+
+from adalearn import _torch_internals, rules
 
 _SMALL = 1 << 15
 # Eager blocks and batches: with the rule's half-dozen temporaries, 32768 float32 elements
@@ -40,37 +57,168 @@ _SMALL = 1 << 15
 # 32768, 2.4x and 1.2x at 262144, on a Xeon with 2 MB of L2 per core.
 _BATCH = 1 << 15
 _PER_CALL = 8
-_RECOMPILE_LIMIT = 32
-
-# The private torch APIs that the compiled path relies on, as (module, attribute).
-_COMPILE_NEEDS = (
-    ("torch._dynamo.config", "specialize_float"),
-    ("torch._dynamo.config", "automatic_dynamic_shapes"),
-    ("torch._dynamo.config", "recompile_limit"),
-    ("torch.fx.experimental._config", "use_duck_shape"),
-    ("torch._inductor.compile_fx", "compile_fx"),
-    ("torch._inductor.config", "emulate_precision_casts"),
-)
 
 
-def check_compile_support():
-    """Raise a RuntimeError naming what is missing when this torch cannot run ``compile=True``."""
-    import importlib
+def can_compile():
+    """True when this torch has the internals ``compile=True`` needs.
 
-    missing = []
-    for module, name in _COMPILE_NEEDS:
-        try:
-            found = hasattr(importlib.import_module(module), name)
-        except ImportError:
-            found = False
-        if not found:
-            missing.append(f"{module}.{name}")
-    if missing:
-        raise RuntimeError(
-            f"`compile` must be False with this torch ({torch.__version__}): compile=True needs "
-            f"torch.compile with {', '.join(missing)} (torch 2.13 has them all). "
-            f"Received: compile=True"
+    Otherwise the optimizer runs the eager engine, and this warns once, naming what is
+    missing (see :mod:`adalearn._torch_internals`).
+    """
+    absent = _torch_internals.missing()
+    if absent:
+        warnings.warn(
+            f"compile=True runs the eager engine: torch {torch.__version__} lacks "
+            f"{', '.join(absent)}, which the compiled step needs (torch 2.13 and 2.14 have "
+            "them all)",
+            stacklevel=3,
         )
+    return not absent
+
+
+_LOW_PRECISION = (torch.bfloat16, torch.float16)
+
+
+# --------------------------------------------------------------------------------------------
+# What a rule computes on. A sharded parameter (a DTensor, as FSDP2 and distribute_module make
+# them) is stepped through its local shard, where an elementwise rule does to each element
+# what it does on the whole tensor; a complex one, for an elementwise rule, through its real
+# view (torch.view_as_real), as torch.optim steps it.
+
+
+def _dtensor_class():
+    """torch's DTensor class, or None while no DTensor can exist (its module is not loaded)."""
+    module = sys.modules.get("torch.distributed.tensor")
+    return None if module is None else module.DTensor
+
+
+def is_sharded(t):
+    """True for a DTensor."""
+    cls = _dtensor_class()
+    return cls is not None and isinstance(t, cls)
+
+
+def _local(t):
+    return t.to_local() if is_sharded(t) else t
+
+
+def _storage(p):
+    """Where a parameter's (local) values live, to notice a parameter given new storage."""
+    if type(p) is torch.nn.Parameter or type(p) is torch.Tensor:  # at every step: quick
+        return p.data_ptr()
+    return _local(p).data_ptr()
+
+
+def rule_tensor(t, rule, like=None):
+    """The tensor ``rule`` computes on in place of ``t``: the local shard of a DTensor (placed
+    as ``like``, the parameter, when ``t`` is its gradient) and, for an elementwise rule, the
+    real view of a complex tensor. A rule that mixes coordinates sees complex tensors as they
+    are (and raises torch's error); one that needs a sharded matrix whole gets it gathered
+    (see :func:`step_whole`).
+    """
+    if is_sharded(t):
+        if like is not None and t.placements != like.placements:
+            t = t.redistribute(like.device_mesh, like.placements)
+        t = t.to_local()
+    if t.is_complex() and rule.elementwise:
+        t = torch.view_as_real(t)
+    return t
+
+
+def stored_tensor(value, p):
+    """A rule's state tensor ``value`` in the form the optimizer keeps it for parameter ``p``.
+
+    A real tensor shaped like the real view of a complex ``p`` becomes complex again, and one
+    shaped like a sharded ``p``'s local shard becomes a DTensor placed as ``p``. Other values
+    (step counts, which torch.optim keeps as plain tensors, and the DTensors of
+    :func:`step_whole`) are kept as they are.
+    """
+    if not isinstance(value, torch.Tensor) or value.dim() == 0 or is_sharded(value):
+        return value
+    local = _local(p)
+    if p.is_complex() and not value.is_complex() and value.shape == (*local.shape, 2):
+        value = torch.view_as_complex(value)
+    if is_sharded(p) and value.shape == local.shape:
+        from torch.distributed.tensor import DTensor
+
+        return DTensor.from_local(value, p.device_mesh, p.placements, run_check=False,
+                                  shape=p.shape, stride=p.stride())
+    return value
+
+
+def write(p, x, rule):
+    """Write a rule's new ``x`` into parameter ``p`` (its local shard, its real view)."""
+    target = p if not (is_sharded(p) or p.is_complex()) else rule_tensor(p.detach(), rule)
+    target.copy_(x)
+
+
+class _Rows(rules.Shards):
+    """This process's part of a sharded parameter, and how to reach the whole of it.
+
+    Built from the parameter (a DTensor; FSDP2 shards rows, Shard(0), but any placement
+    works): ``gather`` all-gathers a tensor that holds this process's part of something shaped
+    like the parameter, ``local`` takes this process's part of a whole one without
+    communicating (each process has the same whole).
+    """
+
+    def __init__(self, p):
+        super().__init__(p.shape)
+        self.mesh, self.placements = p.device_mesh, p.placements
+
+    def gather(self, t):
+        from torch.distributed.tensor import DTensor
+
+        return DTensor.from_local(t, self.mesh, self.placements, run_check=False,
+                                  shape=self.shape,
+                                  stride=_contiguous_stride(self.shape)).full_tensor()
+
+    def local(self, t):
+        from torch.distributed.tensor import distribute_tensor
+
+        return distribute_tensor(t, self.mesh, self.placements, src_data_rank=None).to_local()
+
+
+def _contiguous_stride(shape):
+    stride, strides = 1, []
+    for size in reversed(shape):
+        strides.append(stride)
+        stride *= size
+    return tuple(reversed(strides))
+
+
+def step_whole(rule, p, g, state, grad_fn=None):
+    """One step of a rule that mixes coordinates, on a sharded parameter ``p``.
+
+    A rule with ``step_shard`` (Muon) runs on this process's rows of ``p``, of the gradient
+    ``g`` and of ``state`` and gathers only what it needs whole. Any other (Adafactor, a
+    reader's rule) is given the whole parameter and gradient, gathered, with ``state``
+    already whole; each process computes the same step and keeps its rows. Returns the new
+    rows of ``p`` and the new state, whose tensors are DTensors: sharded as ``p`` when shaped
+    like it, replicated otherwise (every process holds them whole).
+
+    Communication per step, for a matrix of A x B elements sharded over P processes: with
+    ``step_shard``, what it gathers (Muon: one all-gather of its direction in bfloat16, of
+    which each process receives (P - 1) / P of the 2AB bytes); otherwise one all-gather each
+    of the parameter, the gradient and every state tensor sharded like the parameter
+    (Adafactor: two, as its factored moments are replicated). Taking a process's part of the
+    result communicates nothing. Every process computes the whole step, the same on each.
+    """
+    from torch.distributed.tensor import DTensor, Replicate
+
+    rows = _Rows(p)
+    x = p.detach().to_local()
+    if hasattr(rule, "step_shard"):
+        return rule.step_shard(x, g, state, rows)
+    x_new, new = rule.step(rows.gather(x), rows.gather(g), state, grad_fn=grad_fn)
+    replicated = [Replicate()] * p.device_mesh.ndim
+    for key, value in new.items():
+        if isinstance(value, torch.Tensor) and value.dim() > 0:
+            if value.shape == p.shape:
+                new[key] = DTensor.from_local(rows.local(value), p.device_mesh, p.placements,
+                                              run_check=False, shape=p.shape, stride=p.stride())
+            else:
+                new[key] = DTensor.from_local(value, p.device_mesh, replicated, run_check=False)
+    return rows.local(x_new), new
 
 
 def _update_in_place(rule, x, g, state, ahead):
@@ -146,15 +294,20 @@ class Engine:
     ``state`` is the optimizer's per-parameter state (``optimizer.state``), into which the
     engine writes, as the reference step does. ``reference_step(rule, p, g, g_ahead)`` is the
     optimizer's step of one parameter; ``rule_state(rule, p)`` is the rule's view of
-    ``state[p]`` (the step count as a number, the rule's initial state when empty) and
-    ``store_state(p, new_state)`` stores a rule's state back (the step count as a tensor).
+    ``state[p]`` (the step count as a number, tensors as :func:`rule_tensor` shows them, the
+    rule's initial state when empty) and ``store_state(p, new_state)`` stores a rule's state
+    back (the step count as a tensor, tensors as :func:`stored_tensor` keeps them).
+    ``as_real(rule)`` says whether the step of a complex parameter is the rule's step on its
+    real view; where it is not, the reference step takes it.
     """
 
-    def __init__(self, state, reference_step, rule_state, store_state, *, compile):
+    def __init__(self, state, reference_step, rule_state, store_state, *, compile,
+                 as_real=lambda rule: True):
         self.state = state
         self.reference_step = reference_step
         self.rule_state = rule_state
         self.store_state = store_state
+        self.as_real = as_real
         self.compile = compile
         self._lr = {}
         self._prepared = {}
@@ -166,6 +319,9 @@ class Engine:
         self.state = state
         # The last plan of the step (see _plan) and its groups.
         self._plan_key, self._plan_cache = None, ([], [])
+        # The last step's parameters that go alone whatever their gradient (see _alone), and
+        # whether the others need a view (see rule_tensor).
+        self._kinds_key, self._kinds = None, ([], False)
 
     def prepare(self, index, rule):
         """The rule of param group ``index`` as the engine runs it.
@@ -193,32 +349,92 @@ class Engine:
         """
         group_rules = [self.prepare(i, rule) for i, rule in enumerate(group_rules)]
         update = self._compiled_update() if self.compile else _update_each
-        plan = self._plan(group_rules, work)
+        # Sparse gradients, low-precision parameters and a few others take the reference
+        # step one parameter at a time: see _alone.
+        ids = tuple(id(p) for _, p in work)
+        always, viewed = self._parameter_kinds(group_rules, work, ids)
+        alone = always + [i for i, g in enumerate(grads) if g.is_sparse and i not in always]
+        if alone:
+            for i in alone:
+                index, p = work[i]
+                self.reference_step(group_rules[index], p, grads[i],
+                                    None if ahead is None else ahead[i])
+            done = set(alone)
+            rest = [i for i in range(len(work)) if i not in done]
+            work, grads = [work[i] for i in rest], [grads[i] for i in rest]
+            ahead = None if ahead is None else [ahead[i] for i in rest]
+            ids = tuple(ids[i] for i in rest)
+        plan = self._plan(group_rules, work, ids)
         elementwise = self._plan_key[0]
+        if viewed:
+            grads = [rule_tensor(g, group_rules[index], like=p)
+                     for (index, p), g in zip(work, grads, strict=True)]
+            if ahead is not None:
+                ahead = [rule_tensor(g, group_rules[index], like=p)
+                         for (index, p), g in zip(work, ahead, strict=True)]
         for entry in plan:
             if isinstance(entry, _Group):
                 entry.run(update, group_rules[entry.group], grads, ahead)
                 continue
             index, p = work[entry]
             rule = group_rules[index]
+            x = rule_tensor(p, rule)
             g_ahead = None if ahead is None else ahead[entry]
-            if not _regular(self.rule_state(rule, p), p):
+            if not _regular(self.rule_state(rule, p), x):
                 if self.compile:
                     self._step_functional(rule, p, grads[entry], g_ahead)
                 else:
-                    self.reference_step(rule, p, grads[entry], g_ahead)
-            elif elementwise[index] and p.numel() > _BATCH:
+                    self._reference(rule, p, grads[entry], g_ahead)
+            elif elementwise[index] and x.numel() > _BATCH:
                 self._step_blocked(rule, p, grads[entry], g_ahead)
             else:
-                self.reference_step(rule, p, grads[entry], g_ahead)
+                self._reference(rule, p, grads[entry], g_ahead)
 
-    def _plan(self, group_rules, work):
+    def _parameter_kinds(self, group_rules, work, ids):
+        """The indices into ``work`` of the parameters that go alone whatever their gradient,
+        and whether any other is sharded or complex (and so computed on through a view).
+        Kept while the parameters and what the rules say of them stay the same.
+        """
+        key = (tuple((rule.elementwise, self.as_real(rule)) for rule in group_rules), ids)
+        if key != self._kinds_key:
+            always = [i for i, (index, p) in enumerate(work) if self._alone(group_rules[index], p)]
+            viewed = any(is_sharded(p) or p.is_complex() for _, p in work)
+            self._kinds_key, self._kinds = key, (always, viewed)
+        return self._kinds
+
+    def _alone(self, rule, p):
+        """True for a parameter that takes the reference step on its own, whatever the plan.
+
+        So does every parameter with a sparse gradient (only some rule steps take one). And
+        a sharded parameter of a non-elementwise rule (the reference step gathers what the
+        rule needs whole), a complex parameter that is not stepped through its real view, and
+        a bfloat16 or float16 parameter: torch's kernels round the vectorised body and the
+        scalar tail of a low-precision tensor differently, so an element's bits depend on
+        where it sits, and only the whole parameter, as torch.optim steps it, gives its bits.
+        Compiled code would not round where eager code does either (it computes in float32
+        and rounds what it stores): one compiled bfloat16 Adam step was measured 3.5 units in
+        the last place from torch.optim's default step, torch's own ``fused=True`` 3. With
+        compile=True these parameters therefore take the eager step too, and keep
+        torch.optim's bits.
+        """
+        return (
+            (is_sharded(p) and not rule.elementwise)
+            or p.dtype in _LOW_PRECISION
+            or (p.is_complex() and rule.elementwise and not self.as_real(rule))
+        )
+
+    def _reference(self, rule, p, g, g_ahead):
+        """The reference step, given a gradient already in the rule's view (see rule_tensor)."""
+        self.reference_step(rule, p, g, g_ahead, viewed=True)
+
+    def _plan(self, group_rules, work, ids):
         """How this step's parameters are updated: a list of groups and indices into ``work``.
 
         Parameters are grouped by param group, dtype, device and state layout (step count
         included). Small parameters of an elementwise rule run together as a :class:`_Batch`.
         With ``compile=True`` the others run as :class:`_Together`, up to _PER_CALL per call;
-        eager, they go one by one, as do parameters whose state is not tensors alone. The plan
+        eager, they go one by one, as do parameters whose state is not tensors alone. ``ids``
+        are the parameters' ids. The plan
         is kept while the same parameters have gradients and every group's state is still the
         optimizer's.
         """
@@ -228,33 +444,35 @@ class Engine:
                     if not isinstance(v, tuple))
             for rule in group_rules
         )
-        key = (elementwise, tuple(id(p) for _, p in work))
+        key = (elementwise, ids)
         if self._plan_key == key and all(group.valid() for group in self._plan_cache[1]):
             return self._plan_cache[0]
         limit = None if self.compile else _BATCH
         members, open_members = [], {}
         for i, (index, p) in enumerate(work):
-            small = p.numel() < _SMALL and elementwise[index]
+            x = rule_tensor(p, group_rules[index])
+            small = x.numel() < _SMALL and elementwise[index]
             if not (small or self.compile):
                 members.append(i)
                 continue
             state = self.rule_state(group_rules[index], p)
-            if not _regular(state, p):
+            if not _regular(state, x):
                 members.append(i)
                 continue
             signature = (
                 index,
-                p.dtype,
-                p.device,
-                _signature(state, p),
+                p.dtype,  # the parameter's: complex parameters batch only with their like
+                x.device,
+                is_sharded(p),
+                _signature(state, x),
                 small,
             )
             entry = open_members.get(signature)
-            if entry is None or (small and limit and entry[1] + p.numel() > limit):
+            if entry is None or (small and limit and entry[1] + x.numel() > limit):
                 entry = open_members[signature] = [[], 0, small]
                 members.append(entry)
             entry[0].append(i)
-            entry[1] += p.numel()
+            entry[1] += x.numel()
         plan = []
         for entry in members:
             if not isinstance(entry, list):
@@ -279,7 +497,7 @@ class Engine:
 
     def _compiled_update(self):
         if self._compiled is None:
-            self._compiled = _compile(_update_each)
+            self._compiled = _torch_internals.compile(_update_each)
         return self._compiled
 
     def _step_functional(self, rule, p, g, g_ahead):
@@ -289,12 +507,13 @@ class Engine:
         and its results are stored as the reference step stores them.
         """
         if self._compiled_pure is None:
-            self._compiled_pure = _compile(_pure_step)
+            self._compiled_pure = _torch_internals.compile(_pure_step)
         state = self.rule_state(rule, p)
         if isinstance(state.get("step"), (int, float)):  # a tensor: a new count must not recompile
             state = {**state, "step": _step_input(state["step"])}
-        x, new_state = self._compiled_pure(rule, p.detach(), g, state, g_ahead)
-        p.copy_(x)
+        x, new_state = self._compiled_pure(rule, rule_tensor(p.detach(), rule), g, state,
+                                           g_ahead)
+        rule_tensor(p.detach(), rule).copy_(x)
         self.store_state(p, new_state)
 
     def _step_blocked(self, rule, p, g, g_ahead):
@@ -305,13 +524,13 @@ class Engine:
         Each element sees the same operations, so the result is the same to the last bit.
         """
         state = self.rule_state(rule, p)
-        tensors = [p, g, *([] if g_ahead is None else [g_ahead])]
+        tensors = [rule_tensor(p, rule), g, *([] if g_ahead is None else [g_ahead])]
         tensors += [v for k, v in state.items() if k != "step"]
         if any(v is None or not v.is_contiguous() for v in tensors):
-            return self.reference_step(rule, p, g, g_ahead)  # first steps, or unusual layouts
-        x, g = p.detach().view(-1), g.view(-1)
+            return self._reference(rule, p, g, g_ahead)  # first steps, or unusual layouts
+        x, g = rule_tensor(p.detach(), rule).view(-1), g.view(-1)
         ahead = None if g_ahead is None else g_ahead.view(-1)
-        buffers = {k: v if k == "step" or _scalar(v, p) else v.view(-1)
+        buffers = {k: v if k == "step" or _scalar(v, x) else v.view(-1)
                    for k, v in state.items()}
         created = {}
         for start in range(0, x.numel(), _BATCH):
@@ -320,7 +539,7 @@ class Engine:
                 rule,
                 x[block],
                 g[block],
-                {k: v if k == "step" or _scalar(v, p) else v[block]
+                {k: v if k == "step" or _scalar(v, x) else v[block]
                  for k, v in buffers.items()},
                 None if ahead is None else ahead[block],
             )
@@ -339,6 +558,8 @@ class _Group:
     def __init__(self, engine, rule, group, indices, work):
         self.engine, self.group, self.indices = engine, group, indices
         self.params = [work[i][1] for i in indices]
+        # What the update computes on: the parameters, or their local shards and real views.
+        self.tensors = [rule_tensor(p.detach(), rule) for p in self.params]
         self.owned = []  # (param, its state dict, key, the object this group put there)
         self.storage = []  # (param, the data pointer it must keep)
         states = [engine.rule_state(rule, p) for p in self.params]
@@ -353,7 +574,7 @@ class _Group:
         # and a tensor of each parameter's own in its state, written after each step.
         self.scalars, self.scalar_tensors = {}, {}
         for key, value in states[0].items():
-            if key != "step" and _scalar(value, self.params[0]):
+            if key != "step" and _scalar(value, self.tensors[0]):
                 self.scalars[key] = value.clone()
                 self.scalar_tensors[key] = [value.clone() for _ in self.params]
                 self._own(key, self.scalar_tensors[key])
@@ -366,13 +587,13 @@ class _Group:
     def _own(self, key, values):
         state = self.engine.state
         for p, value in zip(self.params, values, strict=True):
-            state[p][key] = value
-            self.owned.append((p, state[p], key, value))
+            self.engine.store_state(p, {key: value})
+            self.owned.append((p, state[p], key, state[p][key]))
 
     def valid(self):
         """True while the group's state entries and parameter storage are as it left them."""
         state = self.engine.state
-        return all(p.data_ptr() == pointer for p, pointer in self.storage) and all(
+        return all(_storage(p) == pointer for p, pointer in self.storage) and all(
             state.get(p) is d and d.get(k) is v for p, d, k, v in self.owned
         )
 
@@ -385,12 +606,11 @@ class _Group:
     def _set_scalar(self, key, value):
         tensors = self.scalar_tensors[key]
         self.scalars[key] = value.to(tensors[0].dtype)
-        torch._foreach_copy_(tensors, [self.scalars[key]] * len(tensors))
+        _torch_internals.copy_all(tensors, [self.scalars[key]] * len(tensors))
 
     def _advance(self, step):
         self.step = step.item() if isinstance(step, torch.Tensor) else step
-        torch._foreach_zero_(self.steps)
-        torch._foreach_add_(self.steps, float(self.step))
+        _torch_internals.fill_all(self.steps, float(self.step))
 
 
 class _Batch(_Group):
@@ -409,13 +629,16 @@ class _Batch(_Group):
         super().__init__(engine, rule, group, indices, work)
 
     def _take(self, states):
-        self.x = torch.cat([p.detach().reshape(-1) for p in self.params])
+        self.x = torch.cat([x.reshape(-1) for x in self.tensors])
         self.g = torch.empty_like(self.x)
         self.x_views, self.g_views = self._views(self.x), self._views(self.g)
-        if self.adopt:
-            for p, view in zip(self.params, self.x_views, strict=True):
+        # Only plain parameters become views: a sharded one's storage is FSDP's.
+        self.adopt = self.adopt and all(type(x) is type(p.detach()) and x.dtype == p.dtype
+                                        for p, x in zip(self.params, self.tensors, strict=True))
+        for p, view in zip(self.params, self.x_views, strict=True):
+            if self.adopt:
                 p.data = view
-                self.storage.append((p, view.data_ptr()))
+            self.storage.append((p, _storage(p)))
         self.flat = {}
         for key, value in states[0].items():
             if key == "step" or key in self.scalars:
@@ -427,9 +650,9 @@ class _Batch(_Group):
 
     def _views(self, flat):
         views, offset = [], 0
-        for p in self.params:
-            views.append(flat[offset : offset + p.numel()].view(p.shape))
-            offset += p.numel()
+        for x in self.tensors:
+            views.append(flat[offset : offset + x.numel()].view(x.shape))
+            offset += x.numel()
         return views
 
     def _bind(self, key, flat):
@@ -439,13 +662,13 @@ class _Batch(_Group):
 
     def run(self, update, rule, grads, ahead):
         if not self.adopt:
-            torch._foreach_copy_(self.x_views, self.params)
-        torch._foreach_copy_(self.g_views, [grads[i] for i in self.indices])
+            _torch_internals.copy_all(self.x_views, self.tensors)
+        _torch_internals.copy_all(self.g_views, [grads[i] for i in self.indices])
         g_ahead = None if ahead is None else _cat(ahead[i] for i in self.indices)
         inputs = {**self.flat, **self._step_inputs()}
         (created,) = update(rule, [self.x], [self.g], [inputs], [g_ahead])
         if not self.adopt:
-            torch._foreach_copy_(self.params, self.x_views)
+            _torch_internals.copy_all(self.tensors, self.x_views)
         for key, value in created.items():
             if key == "step":
                 self._advance(value)
@@ -469,12 +692,12 @@ class _Together(_Group):
     def _take(self, states):
         self.shapes = []  # per parameter: how its tensors enter the update
         self.xs, self.inputs = [], []
-        for p, state in zip(self.params, states, strict=True):
-            tensors = [p, *(v for k, v in state.items() if k != "step" and v is not None)]
+        for p, x, state in zip(self.params, self.tensors, states, strict=True):
+            tensors = [x, *(v for k, v in state.items() if k != "step" and v is not None)]
             flat = self.flatten and all(t.is_contiguous() for t in tensors)
             self.shapes.append(_flat if flat else _as_is)
-            self.xs.append(self.shapes[-1](p.detach()))
-            self.storage.append((p, p.data_ptr()))
+            self.xs.append(self.shapes[-1](x))
+            self.storage.append((p, _storage(p)))
             self.inputs.append({})
         for key in states[0]:
             if key != "step" and key not in self.scalars:
@@ -502,8 +725,8 @@ class _Together(_Group):
             elif key in self.scalars:
                 self._set_scalar(key, value)
             elif value is not None:  # buffers the first step creates, such as momentum's
-                self._bind(key, [new[key].view_as(p) for new, p in
-                                 zip(created, self.params, strict=True)])
+                self._bind(key, [new[key].view_as(x) for new, x in
+                                 zip(created, self.tensors, strict=True)])
 
 
 def _flat(tensor):
@@ -517,73 +740,6 @@ def _as_is(tensor):
 def _step_input(step):
     """The step count as compiled code takes it: a tensor, so a new count does not recompile."""
     return torch.tensor(float(step), dtype=torch.float64)
-
-
-def _compile(function):
-    """``function`` compiled by :func:`torch.compile`, with its own cache of compiled variants.
-
-    torch.compile keeps the variants compiled for a function (one per dtype, per set of
-    hyperparameter constants, per number of parameters in a call, ...) on its code object, at
-    most ``torch._dynamo.config.recompile_limit`` of them, and runs it uncompiled past that.
-    A copy of the code gives each optimizer a budget of its own, of _RECOMPILE_LIMIT.
-    """
-    code = function.__code__.replace()
-    copy = types.FunctionType(code, function.__globals__, function.__name__)
-    compiled = torch.compile(copy, backend=_inductor_with_scalars, dynamic=True, fullgraph=True)
-    config, shapes = torch._dynamo.config, torch.fx.experimental._config
-    inductor = torch._inductor.config
-
-    def call(*args):
-        # Hyperparameters other than the learning rate must stay constants of the compiled
-        # code, also when a new state layout recompiles it (dynamo would then make every
-        # float an input). As inputs they are loaded again for every 16 elements, and
-        # beta ** t recomputed there. Every parameter gets a length of its own, so that
-        # chunks of parameters with other sizes reuse the code. Values cast to a lower
-        # precision (Muon's bfloat16) are rounded where eager rounds them, not kept in float32.
-        # Read only when compiling.
-        saved = (config.specialize_float, config.automatic_dynamic_shapes,
-                 config.recompile_limit, shapes.use_duck_shape, inductor.emulate_precision_casts)
-        config.specialize_float, config.automatic_dynamic_shapes = True, False
-        config.recompile_limit, shapes.use_duck_shape = _RECOMPILE_LIMIT, False
-        inductor.emulate_precision_casts = True
-        try:
-            return compiled(*args)
-        finally:
-            (config.specialize_float, config.automatic_dynamic_shapes, config.recompile_limit,
-             shapes.use_duck_shape, inductor.emulate_precision_casts) = saved
-
-    return call
-
-
-def _inductor_with_scalars(graph_module, example_inputs):
-    """torch.compile's default compiler, told to compute each scalar of the update once.
-
-    A rule computes step-dependent numbers, such as Adam's ``1 - beta1 ** t``, on the
-    zero-dimensional step tensor. Inductor would inline them into the loop over the
-    parameter and, because its C++ keeps ``errno`` semantics, call ``pow`` again for every
-    16 elements. Returning them as extra outputs makes it store each one once, before the loop.
-    """
-    from torch._inductor.compile_fx import compile_fx
-
-    def scalar(node):
-        value = node.meta.get("example_value")
-        return isinstance(value, torch.Tensor) and value.dim() == 0
-
-    output = next(node for node in graph_module.graph.nodes if node.op == "output")
-    results = tuple(output.args[0])
-    scalars = [
-        node
-        for node in graph_module.graph.nodes
-        if node.op == "call_function"
-        and scalar(node)
-        and node not in results
-        and any(not scalar(user) for user in node.users if user.op != "output")
-    ]
-    output.args = ((*results, *scalars),)
-    graph_module.recompile()
-    compiled = compile_fx(graph_module, example_inputs)
-    count = len(results)
-    return lambda *args: compiled(*args)[:count]
 
 
 def _cat(tensors):

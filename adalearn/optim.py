@@ -1,8 +1,8 @@
 """torch.optim optimizers that run the rules of :mod:`adalearn.rules` on tensors.
 
-``SGD, Adagrad, RMSprop, Adadelta, Adam, AdamW, Adamax, NAdam, RAdam, Adafactor, Muon, Rprop,
-ASGD, LBFGS`` take torch.optim's constructor arguments, defaults and state keys and give its
-numbers, so they drop into any training loop::
+``SGD, Adagrad, RMSprop, Adadelta, Adam, AdamW, SparseAdam, Adamax, NAdam, RAdam, Adafactor,
+Muon, Rprop, ASGD, LBFGS`` take torch.optim's constructor arguments, defaults and state keys and
+give its numbers, so they drop into any training loop::
 
     optimizer = adalearn.optim.Adam(model.parameters(), lr=1e-3)
     for x, y in batches:
@@ -14,7 +14,16 @@ They are real :class:`torch.optim.Optimizer` subclasses: hyperparameters live in
 ``param_groups`` (so ``torch.optim.lr_scheduler`` works), per-parameter state in ``self.state``,
 and ``state_dict()`` loads into the torch.optim namesake and back. Each also accepts the
 rule's extra keyword arguments, such as ``eps_root``, and torch's implementation flags where
-its namesake has them (``foreach``, ``fused``, ``capturable``, ``differentiable``).
+its namesake has them (``foreach``, ``fused``, ``capturable``, ``differentiable``). A param
+group holds every key torch.optim's namesake puts there, with torch's value, and the rule's
+own hyperparameters that torch lacks (``eps_root``), always: torch.optim keeps them when it
+loads such a state dict, and a state dict from torch.optim gets them at their defaults.
+
+They run where training code runs: on DTensor parameters (FSDP2's ``fully_shard``,
+``distribute_module``), under DDP, on complex parameters (through their real view, and in
+complex arithmetic where torch.optim's code uses it), on sparse gradients (SGD, Adagrad and
+SparseAdam; the others refuse them in torch's words) and on bfloat16 and float16 parameters,
+with torch.optim's numbers to the last bit.
 
 :class:`Lion` is lion-pytorch's Lion and :class:`AdamWScheduleFree` the schedulefree package's
 reference AdamW, with its ``train()`` and ``eval()``. :class:`Shampoo` and :class:`SOAP` are
@@ -52,6 +61,7 @@ __all__ = [
     "Adadelta",
     "Adam",
     "AdamW",
+    "SparseAdam",
     "Adamax",
     "Heun",
     "NAdam",
@@ -99,7 +109,15 @@ class RuleOptimizer(torch.optim.Optimizer):
     The numbers are the reference step's, but the work is organised for speed. A rule whose
     ``elementwise`` attribute is true (every built-in rule) runs on parameters of fewer than
     32768 elements together, as one flat array whose slices are their states, and on larger
-    ones in blocks of 32768 elements, so that its temporaries stay in cache.
+    ones in blocks of 32768 elements, so that its temporaries stay in cache. bfloat16 and
+    float16 parameters, and sparse gradients, are stepped one by one, as torch.optim steps
+    them (an element's bits depend on where it sits in a low-precision tensor).
+
+    A sharded parameter (a DTensor, as FSDP2 makes them) is stepped through its local shard,
+    where an elementwise rule needs no communication; a rule that mixes coordinates gets the
+    whole matrix where it needs it, and each process keeps its part
+    (:meth:`adalearn.rules.Muon.step_shard` gathers only Muon's direction). The state keeps
+    torch.optim's form: DTensors placed as their parameter.
 
     With ``compile=True`` the rule is compiled by :func:`torch.compile` into one in-place update
     per step: the same formulas, fused into a single pass over the parameter, its gradient and
@@ -108,7 +126,9 @@ class RuleOptimizer(torch.optim.Optimizer):
     nor a new step recompiles, while a change of another hyperparameter does. The small
     parameters of a group become views into one flat buffer (``p.data``; each stays the same
     ``Parameter`` with its shape and values), so that only the gradients are copied; one later
-    given new storage (``p.data = ...``, ``model.to(...)``) is taken into a new buffer.
+    given new storage (``p.data = ...``, ``model.to(...)``) is taken into a new buffer. When
+    this torch lacks one of the private internals the compiled step relies on, the optimizer
+    warns once, naming it, and runs eagerly.
 
     With ``differentiable=True`` the step runs with autograd on, parameter by parameter, so
     that the new parameters and states are differentiable functions of the old ones, of the
@@ -132,14 +152,19 @@ class RuleOptimizer(torch.optim.Optimizer):
                 "`compile` must be False when differentiable=True: compiled steps write in "
                 "place, outside autograd. Received: compile=True"
             )
-        if compile:
-            _engine.check_compile_support()
         self.rule = rule
-        self.compile = compile
+        self.compile = compile and _engine.can_compile()
         self.differentiable = differentiable
-        # "differentiable" as torch.optim keeps it: it lets the base class take non-leaf tensors.
-        super().__init__(params, {**rule.hyperparameters(), "differentiable": differentiable})
+        super().__init__(params, {**rule.hyperparameters(), **self._group_keys()})
         self._start()
+
+    def _group_keys(self):
+        """The keys a param group holds besides the rule's hyperparameters.
+
+        "differentiable", as torch.optim keeps it: it lets the base class take non-leaf
+        tensors.
+        """
+        return {"differentiable": self.differentiable}
 
     def _start(self):
         # Per group: the hyperparameter values last seen and the rule built (and checked) from
@@ -149,7 +174,7 @@ class RuleOptimizer(torch.optim.Optimizer):
         if not self.differentiable:
             self._engine = _engine.Engine(
                 self.state, self.reference_step, self._rule_state, self._store_state,
-                compile=self.compile,
+                compile=self.compile, as_real=self._complex_as_real,
             )
 
     def add_param_group(self, param_group):
@@ -183,7 +208,7 @@ class RuleOptimizer(torch.optim.Optimizer):
             self._engine.reset(self.state)
         # A state_dict from torch.optim lacks the rule's extra hyperparameters (eps_root, ...).
         for group in self.param_groups:
-            for name, default in self.rule.hyperparameters().items():
+            for name, default in {**self.rule.hyperparameters(), **self._group_keys()}.items():
                 group.setdefault(name, default)
 
     def _group_rule(self, index, group):
@@ -220,6 +245,7 @@ class RuleOptimizer(torch.optim.Optimizer):
             for p in group["params"]
             if p.grad is not None
         ]
+        self._check_gradients(work)
         if self.requires_closure:
             states = [self._rule_state(group_rules[i], p) for i, p in work]
             grads = [p.grad.clone() for _, p in work]
@@ -235,36 +261,78 @@ class RuleOptimizer(torch.optim.Optimizer):
                                     None if ahead is None else ahead[i])
         return loss
 
-    def reference_step(self, rule, p, g, g_ahead=None):
+    @property
+    def _sparse_error(self):
+        """torch.optim's message for a sparse gradient given to a rule that takes none."""
+        return f"{type(self.rule).__name__} does not support sparse gradients"
+
+    def _check_gradients(self, work):
+        """Refuse, before anything moves, sparse gradients that the rule does not take."""
+        if not self.rule.sparse and any(p.grad.is_sparse for _, p in work):
+            raise RuntimeError(self._sparse_error)
+
+    def reference_step(self, rule, p, g, g_ahead=None, *, viewed=False):
         """One step of ``rule`` on parameter ``p`` with gradient ``g``: what a step means.
 
         The rule's own pure step, ``x, state = rule.step(x, g, state)``, with its result
         written back into ``p`` and ``self.state[p]``. ``g_ahead`` is the gradient at the
         rule's look-ahead point, for rules that need one (Heun).
+
+        The rule computes on what the parameter holds: the real and imaginary parts of a
+        complex parameter, for an elementwise rule (``torch.view_as_real``, as torch.optim),
+        and the local shard of a sharded one (a DTensor, as FSDP2 makes them). A rule that
+        mixes coordinates gets a sharded matrix gathered (see ``_engine.step_whole``).
+        ``viewed`` says that the gradients are in the rule's view already.
         """
+        if p.is_complex() and rule.elementwise and not self._complex_as_real(rule):
+            return self._complex_step(rule, p, g)
+        if not viewed:
+            g = _engine.rule_tensor(g, rule, like=p)
+            g_ahead = None if g_ahead is None else _engine.rule_tensor(g_ahead, rule, like=p)
         grad_fn = None if g_ahead is None else (lambda _x: g_ahead)
-        x, new_state = rule.step(p, g, self._rule_state(rule, p), grad_fn=grad_fn)
-        p.copy_(x)
+        if _engine.is_sharded(p) and not rule.elementwise:
+            whole = not hasattr(rule, "step_shard")
+            state = self._rule_state(rule, p, whole=whole)
+            x, new_state = _engine.step_whole(rule, p, g, state, grad_fn)
+        else:
+            x = _engine.rule_tensor(p, rule)
+            x, new_state = rule.step(x, g, self._rule_state(rule, p), grad_fn=grad_fn)
+        _engine.write(p, x, rule)
         self._store_state(p, new_state)
 
-    def _rule_state(self, rule, p):
-        """The rule's view of ``self.state[p]``: step counts as Python numbers."""
+    def _complex_as_real(self, rule):
+        """True when the step of a complex parameter is ``rule``'s step on its real view."""
+        return True
+
+    def _rule_state(self, rule, p, whole=False):
+        """The rule's view of ``self.state[p]``: step counts as Python numbers, tensors as
+        :func:`adalearn._engine.rule_tensor` shows them (or gathered whole, with ``whole``).
+        """
         stored = self.state.get(p)
         if not stored:
-            return rule.init(p.detach())
-        return {k: v.item() if k == "step" else v for k, v in stored.items()}
+            x = p.detach()
+            return rule.init(x.full_tensor() if whole else _engine.rule_tensor(x, rule))
+        return {
+            k: v.item() if k == "step" and isinstance(v, torch.Tensor)
+            else v.full_tensor() if whole and _engine.is_sharded(v)
+            else _engine.rule_tensor(v, rule) if isinstance(v, torch.Tensor) and v.dim()
+            else v
+            for k, v in stored.items()
+        }
 
     def _store_state(self, p, new_state):
         for key, value in new_state.items():  # a rule without state leaves self.state alone
             if key == "step":
                 value = torch.tensor(float(value), dtype=_step_dtype())
-            self.state[p][key] = value
+            self.state[p][key] = _engine.stored_tensor(value, p)
 
     def _gradients_ahead(self, group_rules, work, states, grads, closure):
         """Gradients at the points where the rules look ahead, all parameters moved at once."""
         here = [p.detach().clone() for _, p in work]
         for (index, p), state, g in zip(work, states, grads, strict=True):
-            p.copy_(group_rules[index].predict(p.detach(), g, state))
+            rule = group_rules[index]
+            x, g = _engine.rule_tensor(p.detach(), rule), _engine.rule_tensor(g, rule, like=p)
+            _engine.write(p, rule.predict(x, g, state), rule)
         with torch.enable_grad():
             closure()
         ahead = [torch.zeros_like(p) if p.grad is None else p.grad.clone() for _, p in work]
@@ -304,6 +372,17 @@ class _NamedOptimizer(RuleOptimizer):
     _runs_on = "on every parameter"
     _compile_doc = ("``compile=True`` compiles the rule into one in-place update per step (see "
                     ":class:`RuleOptimizer`).")
+    # Keys torch.optim's namesake puts in a param group that are neither hyperparameters of
+    # the rule nor implementation flags.
+    _torch_keys: dict = {}
+    # How torch.optim's namesake steps a complex parameter, where it is not the rule's step on
+    # the real view (torch.view_as_real): "complex", its operations on the complex tensors
+    # (SGD); "add", the step is added to the complex parameter (Adadelta). And whether L2
+    # weight decay is added to the complex gradient before the view. The difference is in the
+    # bits: torch's complex add(a, b, alpha) rounds alpha * b before adding it, its real one
+    # does not.
+    _complex = "real"
+    _complex_l2 = False
 
     def __init__(self, params, *args, compile=False, **kwargs):
         flags = {**self._flags, **{k: kwargs.pop(k) for k in self._flags if k in kwargs}}
@@ -325,8 +404,50 @@ class _NamedOptimizer(RuleOptimizer):
             if flags.get("foreach"):
                 raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
             compile = True  # one fused pass per step, as torch's fused kernels
+        self._flag_values = flags
         super().__init__(params, self.rule_class(*args, **kwargs), compile=compile,
                          differentiable=bool(flags.get("differentiable")))
+
+    def _complex_l2_of(self, rule):
+        return (self._complex_l2 and not getattr(rule, "decoupled_weight_decay", False)
+                and rules._any_nonzero(rule.weight_decay))
+
+    def _complex_as_real(self, rule):
+        return self._complex == "real" and not self._complex_l2_of(rule)
+
+    def _complex_step(self, rule, p, g):
+        """torch.optim's step of a complex parameter, where it is not the rule's on the real
+        view (see ``_complex``): eager, one parameter at a time.
+        """
+        stored = self.state.get(p)
+        # A new state is built on the real view, where Adagrad's initial accumulator value
+        # goes into the real and the imaginary parts, as in torch.optim.
+        real = torch.view_as_real(p.detach())
+        state = {k: v.item() if k == "step" else v for k, v in stored.items()} if stored else {
+            k: _engine.stored_tensor(v, p) for k, v in rule.init(real).items()}
+        if self._complex == "complex":
+            x, new_state = rule.step(p, g, state)
+            p.copy_(x)
+            return self._store_state(p, new_state)
+        if self._complex_l2_of(rule):
+            g = (-g if rule.maximize else g).add(p, alpha=rule.weight_decay)
+            rule = rule.replace(weight_decay=0.0, maximize=False)
+        state = {k: torch.view_as_real(v) if isinstance(v, torch.Tensor) and v.is_complex()
+                 else v for k, v in state.items()}
+        if self._complex == "add":  # from zero, the rule's x_new is its step exactly
+            step, new_state = rule.step(torch.zeros_like(real), torch.view_as_real(g), state)
+            p.add_(torch.view_as_complex(step))
+        else:
+            x, new_state = rule.step(real, torch.view_as_real(g), state)
+            real.copy_(x)
+        self._store_state(p, new_state)
+
+    def _group_keys(self):
+        """torch.optim's keys, with the values given: its flags and its other keys."""
+        return {**self._flag_values, **self._torch_keys}
+
+    def __getstate__(self):
+        return {**super().__getstate__(), "_flag_values": self._flag_values}
 
     def _check_tensors(self, values, flags):
         """torch.optim's checks of hyperparameters given as tensors, with its wording."""
@@ -539,32 +660,77 @@ class Combined(torch.optim.Optimizer):
 
 class SGD(_NamedOptimizer):
     rule_class = rules.SGD
+    _complex = "complex"
 
 
 class Adagrad(_NamedOptimizer):
     rule_class = rules.Adagrad
+    _complex_l2 = True
 
 
 class RMSprop(_NamedOptimizer):
     rule_class = rules.RMSprop
+    _complex_l2 = True
 
 
 class Adadelta(_NamedOptimizer):
     rule_class = rules.Adadelta
+    _complex = "add"
+    _complex_l2 = True
 
 
 class Adam(_NamedOptimizer):
     rule_class = rules.Adam
     _adam_tensor_checks = True
+    _complex_l2 = True
+    _sparse_error = (
+        "Adam does not support sparse gradients, please consider SparseAdam instead"
+    )
 
 
 class AdamW(_NamedOptimizer):
     rule_class = rules.AdamW
     _adam_tensor_checks = True
+    _torch_keys = {"decoupled_weight_decay": True}
+    _sparse_error = Adam._sparse_error
+
+
+class SparseAdam(_NamedOptimizer):
+    """Only for sparse gradients, as torch.optim's: ``nn.Embedding(sparse=True)``'s, for
+    example. The parameters must be dense and real (refused when built, with torch's
+    message), and a dense gradient is refused at the step. The step count is kept as a
+    Python int, as torch.optim keeps it.
+    """
+
+    rule_class = rules.SparseAdam
+
+    def __init__(self, params, *args, **kwargs):
+        super().__init__(params, *args, **kwargs)
+        for kind, test, problem in (
+            ("Sparse", lambda p: p.is_sparse, "SparseAdam requires dense parameter tensors"),
+            ("Complex", lambda p: p.is_complex(),
+             "SparseAdam does not support complex parameters"),
+        ):
+            found = [[i, j] for i, group in enumerate(self.param_groups)
+                     for j, p in enumerate(group["params"]) if test(p)]
+            if found:
+                raise ValueError(f"{kind} params at indices {found}: {problem}")
+
+    def _check_gradients(self, work):
+        if any(not p.grad.is_sparse for _, p in work):
+            raise RuntimeError(
+                "SparseAdam does not support dense gradients, please consider Adam instead"
+            )
+
+    def _store_state(self, p, new_state):
+        super()._store_state(p, new_state)
+        if "step" in new_state:
+            self.state[p]["step"] = int(new_state["step"])
 
 
 class Adamax(_NamedOptimizer):
     rule_class = rules.Adamax
+    _complex_l2 = True
 
 
 class Heun(_NamedOptimizer):
@@ -647,7 +813,7 @@ class AdamWScheduleFree(_NamedOptimizer):
             rule = self._group_rule(index, group)
             for p in group["params"]:
                 if self.state.get(p):  # parameters that have not stepped stay where they are
-                    p.copy_(point(rule, self._rule_state(rule, p)))
+                    _engine.write(p, point(rule, self._rule_state(rule, p)), rule)
             group["train_mode"] = train_mode
 
     @torch.no_grad()

@@ -72,6 +72,7 @@ __all__ = [
     "Adadelta",
     "Adam",
     "AdamW",
+    "SparseAdam",
     "Adamax",
     "Heun",
     "SoftBatch",
@@ -88,6 +89,7 @@ __all__ = [
     "SOAP",
     "Prodigy",
     "newton_schulz",
+    "Shards",
     "namespace",
     "zeros_like",
 ]
@@ -193,11 +195,24 @@ class Rule:
     then run it on many parameters at once, as one flat array, or on a large one in pieces. A
     subclass that mixes coordinates (a norm, a matrix product) sets it back to False.
 
+    A rule whose ``step`` also takes a torch sparse gradient (``nn.Embedding(sparse=True)``)
+    sets ``sparse = True``, as :class:`SGD`, :class:`Adagrad` and :class:`SparseAdam` do;
+    :class:`adalearn.optim.RuleOptimizer` refuses sparse gradients for the others.
+
+    A rule that needs the whole of a matrix for part of its step (Muon's orthogonalisation)
+    may define ``step_shard(x, g, state, whole)``: the step of one shard of the matrix (rows of
+    ``x``, ``g`` and of the state arrays shaped like ``x``), where ``whole`` is a
+    :class:`Shards` that gathers what must be whole and gives back this shard's rows. Then
+    :class:`adalearn.optim.RuleOptimizer` runs it on the local rows of a sharded (FSDP2)
+    parameter and communicates only what ``step_shard`` gathers; any other rule that is not
+    elementwise is given the whole parameter, gradient and state, gathered.
+
     Hyperparameters are checked in ``__post_init__``, so bad input fails when the rule is built.
     """
 
     evaluations: ClassVar[int] = 1
     elementwise: ClassVar[bool] = False
+    sparse: ClassVar[bool] = False
 
     @property
     def name(self) -> str:
@@ -233,6 +248,26 @@ class Rule:
     def replace(self, **changes) -> Rule:
         """A copy with some hyperparameters changed (and checked again)."""
         return dataclasses.replace(self, **changes)
+
+
+class Shards:
+    """The rows of a matrix that one process holds, and how to reach the whole of it.
+
+    ``shape`` is the whole matrix's shape. ``gather(t)`` returns the whole matrix of which
+    ``t`` holds this process's rows; ``local(t)`` returns this process's rows of a whole
+    matrix ``t``. This base class is the unsharded case, where the rows are the whole:
+    ``Shards(x.shape)`` leaves every array as it is. :class:`adalearn.optim.RuleOptimizer`
+    hands ``step_shard`` a subclass that gathers over the processes of a sharded parameter.
+    """
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+    def gather(self, t):
+        return t
+
+    def local(self, t):
+        return t
 
 
 def _prepare(rule, x, g):
@@ -302,6 +337,7 @@ class SGD(Rule):
     """
 
     elementwise: ClassVar[bool] = True
+    sparse: ClassVar[bool] = True
     lr: float = 1e-3
     momentum: float = 0.0
     dampening: float = 0.0
@@ -364,6 +400,7 @@ class Adagrad(Rule):
     """
 
     elementwise: ClassVar[bool] = True
+    sparse: ClassVar[bool] = True
     lr: float = 1e-2
     lr_decay: float = 0.0
     weight_decay: float = 0.0
@@ -387,12 +424,30 @@ class Adagrad(Rule):
 
     def step(self, x, g, state, grad_fn=None):
         xp = namespace(x, g)
-        g = _l2(self, x, _prepare(self, x, g))
+        g = _prepare(self, x, g)
         t = state["step"] + 1
         lr_t = self.lr / (1 + (t - 1) * self.lr_decay)
+        if is_tensor(g) and g.is_sparse:
+            return self._sparse_step(xp, x, g, state["sum"], t, lr_t)
+        g = _l2(self, x, g)
         s = addcmul(state["sum"], g, g, 1)
         std = _sqrt(xp, s, self.eps_root) + self.eps
         return addcdiv(x, g, std, -lr_t), {"step": t, "sum": s}
+
+    def _sparse_step(self, xp, x, g, s, t, lr_t):
+        """The step for a sparse gradient, as torch.optim takes it: only the rows it holds.
+
+        Elsewhere the gradient is zero, and the dense step would leave ``x`` and ``s`` as they
+        are; weight decay, which would not, is refused with torch's message.
+        """
+        if _any_nonzero(self.weight_decay):
+            raise RuntimeError("weight_decay option is not compatible with sparse gradients")
+        g = g.coalesce()  # the update is non-linear, so each index must appear once
+        indices, values = g.indices(), g.values()
+        s = s + xp.sparse_coo_tensor(indices, values * values, g.shape, check_invariants=False)
+        std = _sqrt(xp, s.sparse_mask(g).values(), self.eps_root) + self.eps
+        step = xp.sparse_coo_tensor(indices, values / std, g.shape, check_invariants=False)
+        return add(x, step, -lr_t), {"step": t, "sum": s}
 
 
 @dataclass(frozen=True, eq=False)
@@ -623,6 +678,85 @@ class AdamW(Adam):
 
     weight_decay: float = 1e-2
     decoupled_weight_decay: bool = field(default=True, init=False, repr=False)
+
+
+@dataclass(frozen=True, eq=False)
+class SparseAdam(Rule):
+    r"""SparseAdam: Adam that moves only the coordinates the gradient holds ("lazy" Adam).
+
+    With :math:`\eta` = ``lr``, :math:`(\beta_1, \beta_2)` = ``betas`` and :math:`\epsilon` =
+    ``eps``, for each coordinate :math:`i` that the gradient :math:`g_t` holds:
+
+    .. math::
+
+        m_{t,i} = m_{t-1,i} + (1 - \beta_1)(g_{t,i} - m_{t-1,i}), \qquad
+        v_{t,i} = v_{t-1,i} + (1 - \beta_2)(g_{t,i}^2 - v_{t-1,i}) \\
+        x_{t,i} = x_{t-1,i} - \eta\, \frac{\sqrt{1 - \beta_2^t}}{1 - \beta_1^t}\,
+                  \frac{m_{t,i}}{\sqrt{v_{t,i}} + \epsilon}
+
+    and the other coordinates, with their moments, stay as they are. A torch sparse gradient
+    (``nn.Embedding(sparse=True)``) holds the rows of the embeddings a batch used; an array or
+    a dense tensor holds every coordinate, and the step is then Adam's with :math:`\epsilon`
+    added before the bias correction of :math:`\sqrt{v}` (the paper's "efficient version").
+    The step count :math:`t` advances for every gradient, also for one that holds nothing.
+    State: ``step``, ``exp_avg`` (:math:`m`), ``exp_avg_sq`` (:math:`v`).
+
+    Conventions: torch.optim's SparseAdam, whose optimizer refuses dense gradients. Unlike
+    Adam's, the moments of the rows a batch does not use do not decay, so a rarely used
+    embedding keeps an old momentum until it is used again.
+
+    References: Kingma and Ba (2015), *Adam: a method for stochastic optimization*, ICLR;
+    implementation: ``torch.optim.SparseAdam``.
+    """
+
+    elementwise: ClassVar[bool] = True
+    sparse: ClassVar[bool] = True
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    _: KW_ONLY
+    maximize: bool = False
+
+    def __post_init__(self):
+        if not np.all(_as_real_array("lr", self.lr) > 0):
+            raise ValueError(f"Invalid learning rate: {self.lr}")
+        if not np.all(_as_real_array("eps", self.eps) > 0):
+            raise ValueError(f"Invalid epsilon value: {self.eps}")
+        _check_betas(self.betas)
+        _check_flag("maximize", self.maximize)
+        object.__setattr__(self, "betas", tuple(self.betas))
+
+    def init(self, x):
+        return {"step": 0, "exp_avg": zeros_like(x), "exp_avg_sq": zeros_like(x)}
+
+    def step(self, x, g, state, grad_fn=None):
+        xp = namespace(x, g)
+        g = _prepare(self, x, g)
+        beta1, beta2 = self.betas
+        t = state["step"] + 1
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        sparse = is_tensor(g) and g.is_sparse
+        if sparse:
+            g = g.coalesce()  # the update is non-linear, so each index must appear once
+            if g.values().numel() == 0:
+                return x, {**state, "step": t}
+            indices, values = g.indices(), g.values()
+            m_old, v_old = m.sparse_mask(g).values(), v.sparse_mask(g).values()
+        else:
+            values, m_old, v_old = g, m, v
+        m_change = (values - m_old) * (1 - beta1)
+        v_change = (values * values - v_old) * (1 - beta2)
+        m_new, v_new = m_change + m_old, v_change + v_old
+        step_size = self.lr * math.sqrt(1 - beta2**t) / (1 - beta1**t)
+        change = -step_size * (m_new / (xp.sqrt(v_new) + self.eps))
+        if not sparse:
+            return x + change, {"step": t, "exp_avg": m_new, "exp_avg_sq": v_new}
+
+        def scatter(rows):
+            return xp.sparse_coo_tensor(indices, rows, g.shape, check_invariants=False)
+
+        new = {"step": t, "exp_avg": m + scatter(m_change), "exp_avg_sq": v + scatter(v_change)}
+        return x + scatter(change), new
 
 
 @dataclass(frozen=True, eq=False)
@@ -1231,11 +1365,20 @@ class Muon(Rule):
     in the spectral norm. The scale :math:`s` (``adjust_lr_fn``) is
     :math:`\sqrt{\max(1, A/B)}` (``None`` or ``"original"``, Jordan's) or
     :math:`0.2\sqrt{\max(A, B)}` (``"match_rms_adamw"``, which gives the update AdamW's
-    typical RMS, so AdamW's learning rate and weight decay carry over). State:
+    typical RMS, so AdamW's learning rate and weight decay carry over) or :math:`\sqrt{A/B}`
+    (``"spectral_unclamped"``, torch 2.14's, which also scales wide matrices down). State:
     ``momentum_buffer`` (:math:`M`); no step count.
 
     Only matrices: like torch.optim, ``init`` rejects an ``x`` that is not 2-D. Use AdamW for
     biases, gains and embeddings. Not elementwise.
+
+    Sharded (FSDP2), a process holds some rows of :math:`X`, :math:`G` and :math:`M`: the
+    momentum, the decay and the step run on them, and only :math:`\tilde M_t` is gathered
+    whole for :math:`\operatorname{NS}_k` (:meth:`~adalearn.rules.Muon.step_shard`): per
+    matrix and step, one all-gather of :math:`AB` bfloat16 numbers, of which a process
+    receives the :math:`(P-1)/P` it lacks among :math:`P` processes. Every process then
+    orthogonalises the whole matrix and keeps its rows; the result is the unsharded step's,
+    bit for bit.
 
     Conventions: torch.optim's. The momentum is an exponential average (torch's formula
     sheet writes :math:`M_t = \mu M_{t-1} + G_t`, its code averages); decoupled weight decay
@@ -1264,7 +1407,7 @@ class Muon(Rule):
                message=f"momentum should be >= 0 but is: {self.momentum}")
         _check("weight_decay", self.weight_decay,
                message=f"weight decay should be >= 0 but is: {self.weight_decay}")
-        if self.adjust_lr_fn not in (None, "original", "match_rms_adamw"):
+        if self.adjust_lr_fn not in (None, "original", "match_rms_adamw", "spectral_unclamped"):
             raise ValueError(f"Adjust learning rate function {self.adjust_lr_fn} is not supported")
         _check_flag("nesterov", self.nesterov)
         _check_eps(self.eps)
@@ -1300,23 +1443,39 @@ class Muon(Rule):
         rows, columns = shape[:2]
         if self.adjust_lr_fn == "match_rms_adamw":
             return 0.2 * math.sqrt(max(rows, columns))
+        if self.adjust_lr_fn == "spectral_unclamped":
+            return math.sqrt(rows / columns)
         return math.sqrt(max(1, rows / columns))
 
     def step(self, x, g, state, grad_fn=None):
+        return self.step_shard(x, g, state, Shards(x.shape))
+
+    def step_shard(self, x, g, state, whole):
+        """The step of some rows of a matrix (see :class:`Shards`); all of it, unsharded.
+
+        The momentum, the weight decay and the step are elementwise and run on the rows.
+        Newton–Schulz needs the whole direction: on tensors it is gathered in bfloat16, the
+        precision the iteration runs in (so the result is the unsharded step's to the bit),
+        and each process keeps its rows of the orthogonalised matrix.
+        """
         _reject_complex(self, x)
         if g.ndim != 2:
             raise ValueError("Param gradient must be a 2D matrix")
         g = _prepare(self, x, g)
         buffer = lerp(state["momentum_buffer"], g, 1 - self.momentum)
         direction = lerp(g, buffer, self.momentum) if self.nesterov else buffer
-        update = newton_schulz(direction, self.ns_coefficients, self.ns_steps, self.eps)
+        if is_tensor(direction):
+            direction = direction.bfloat16()  # newton_schulz's first operation, before gathering
+        update = newton_schulz(whole.gather(direction), self.ns_coefficients, self.ns_steps,
+                               self.eps)
+        update = whole.local(update)
         if is_tensor(update):
             # In x's precision before the learning rate multiplies it (torch's add_ does so).
             update = update.to(x.dtype)
         if _any_nonzero(self.weight_decay):
             x = x * (1 - self.lr * self.weight_decay)
         # A tensor learning rate scales the update as a number, as torch's add_ takes it.
-        step_size = _item(-self.lr * self.scale(x.shape))
+        step_size = _item(-self.lr * self.scale(whole.shape))
         return add(x, update, step_size), {"momentum_buffer": buffer}
 
 

@@ -57,15 +57,31 @@ def problem(dtype, contiguous, seed=0):
     return Parameter(weight), Parameter(bias), features
 
 
+# The rows of an embedding table that each step's batch looks up, with repeats.
+ROWS = torch.tensor([[1, 4, 4], [0, 9, 2], [7, 7, 7], [3, 1, 8]])
+
+
 def run(cls, kwargs, schedulers, dtype, contiguous, steps=STEPS):
-    """``steps`` steps with a closure and the schedulers; the parameters and losses after."""
+    """``steps`` steps with a closure and the schedulers; the parameters and losses after.
+
+    An optimizer that takes sparse gradients only (SparseAdam) gets the weight as an
+    embedding table, whose gradient (``sparse=True``) holds the rows a batch looked up.
+    """
     weight, bias, features = problem(dtype, contiguous)
-    optimizer = cls([weight] if cls.__name__ in MATRICES_ONLY else [weight, bias], **kwargs)
+    sparse = INFOS[cls.__name__].only_supports_sparse_grads
+    params = [weight] if cls.__name__ in MATRICES_ONLY or sparse else [weight, bias]
+    optimizer = cls(params, **kwargs)
     running = [make(optimizer) for make in schedulers]
+    batches = iter(range(steps))
 
     def closure():
         optimizer.zero_grad()
-        value = (weight.mv(features) + bias).pow(2).sum()
+        if sparse:
+            rows = torch.nn.functional.embedding(ROWS[next(batches) % len(ROWS)], weight,
+                                                 sparse=True)
+            value = (rows.mv(features) - 1).pow(2).sum()
+        else:
+            value = (weight.mv(features) + bias).pow(2).sum()
         value.backward()
         return value
 
