@@ -50,7 +50,8 @@ def test_player_plays_and_jumps_in_chromium(page_file, browser):
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(path.as_uri())
-        page.wait_for_function("document.querySelectorAll('[data-ready]').length == 2")
+        page.wait_for_function(
+            "document.querySelectorAll('[data-state=ready]').length == 2")
         start = page.evaluate(STATE)
         # Before play both players show the whole runs: 61 and 41 points, Momentum cut.
         assert start[0]["step"] == "step 60 / 60"

@@ -1,0 +1,48 @@
+// The basin map of adalearn.animation.Basins: one byte per start and learning rate (the class
+// of the run: a minimum, diverged or still moving), painted into a canvas as the learning-rate
+// slider moves, with the share of each class.
+function adlBasins(root) {
+  var data = JSON.parse(root.querySelector(".adl-data").textContent);
+  var slider = root.querySelector(".adl-lr");
+  slider.disabled = true;
+  if (typeof DecompressionStream === "undefined") return;
+  adlInflate(data.blob).then(function (classes) { adlPaintBasins(root, data, classes); });
+}
+
+function adlPaintBasins(root, data, classes) {
+  var n = data.n, cells = n * n, K = data.colors.length;
+  var slider = root.querySelector(".adl-lr"), value = root.querySelector(".adl-lr-value"),
+    place = root.querySelector(".adl-grid"), shares = root.querySelectorAll(".adl-share");
+  var image = root.querySelector(".adl-map"), canvas = document.createElement("canvas");
+  canvas.width = n;
+  canvas.height = n;
+  canvas.className = "adl-map-live";
+  canvas.setAttribute("style", image.getAttribute("style"));
+  image.parentNode.replaceChild(canvas, image);
+  var context = canvas.getContext("2d"), pixels = context.createImageData(n, n);
+  var rgb = data.colors.map(function (c) {
+    return [1, 3, 5].map(function (k) { return parseInt(c.slice(k, k + 2), 16); });
+  });
+  function show(l) {
+    var counts = new Array(K).fill(0), offset = l * cells;
+    for (var i = 0; i < cells; i++) {
+      var c = classes[offset + i], color = rgb[c];
+      counts[c]++;
+      pixels.data[4 * i] = color[0];
+      pixels.data[4 * i + 1] = color[1];
+      pixels.data[4 * i + 2] = color[2];
+      pixels.data[4 * i + 3] = 255;
+    }
+    context.putImageData(pixels, 0, 0);
+    value.textContent = adlFormat(data.lr[l]);
+    place.textContent = (l + 1) + " of " + data.lr.length;
+    for (var k = 0; k < K; k++) {
+      shares[k].textContent = adlFixed(100 * (counts[k] / cells), 1) + " %";
+    }
+    root.setAttribute("data-lr", String(l));
+  }
+  slider.addEventListener("input", function () { show(parseInt(slider.value, 10)); });
+  show(parseInt(slider.value, 10));
+  slider.disabled = false;
+  root.setAttribute("data-state", "ready");
+}

@@ -1,0 +1,71 @@
+// The player of adalearn.animation.Player: play/pause, a step slider and a speed menu draw
+// every run up to the chosen step. Iterates are stored in tenths of a CSS pixel, null where
+// a 3-D path leaves the surface's window.
+function adlPlayer(root) {
+  var data = JSON.parse(root.querySelector(".adl-data").textContent);
+  var T = data.steps, runs = data.runs;
+  function all(sel) { return root.querySelectorAll(sel); }
+  var button = root.querySelector(".adl-play"), slider = root.querySelector(".adl-slider"),
+    speed = root.querySelector(".adl-speed"), counter = root.querySelector(".adl-step");
+  var paths = all(".adl-path"), halos = all(".adl-halo"), heads = all(".adl-head"),
+    crosses = all(".adl-cross"), values = all(".adl-value");
+  function pathData(r, k) {
+    var out = [], up = true;
+    for (var i = 0; i <= k; i++) {
+      var x = r.p[2 * i], y = r.p[2 * i + 1];
+      if (x === null || y === null) { up = true; continue; }
+      out.push((up ? "M" : "L") + x / 10 + " " + y / 10);
+      up = false;
+    }
+    return out.join("");
+  }
+  var step = T, playing = false, last = null, carry = 0;
+  function show(t) {
+    step = t;
+    slider.value = t;
+    counter.textContent = "step " + t + " / " + T;
+    for (var j = 0; j < runs.length; j++) {
+      var r = runs[j], k = Math.min(t, r.stop), d = pathData(r, k);
+      paths[j].setAttribute("d", d);
+      halos[j].setAttribute("d", d);
+      var x = r.p[2 * k], y = r.p[2 * k + 1], gone = r.div && t > r.stop;
+      if (x === null || y === null || gone) {
+        heads[j].setAttribute("visibility", "hidden");
+      } else {
+        heads[j].setAttribute("cx", x / 10);
+        heads[j].setAttribute("cy", y / 10);
+        heads[j].setAttribute("visibility", "visible");
+      }
+      crosses[j].setAttribute("visibility", gone ? "visible" : "hidden");
+      values[j].textContent = adlRunStatus(r.v[k], r.stop, gone) +
+        (t > r.stop && !gone ? " (ended at step " + r.stop + ")" : "");
+    }
+  }
+  function pause() {
+    playing = false;
+    button.textContent = "\u25B6 Play";
+    button.setAttribute("aria-pressed", "false");
+  }
+  function frame(now) {
+    if (!playing) return;
+    if (last !== null) carry += (now - last) / 1000 * data.fps * parseFloat(speed.value);
+    last = now;
+    var n = Math.floor(carry);
+    if (n > 0) { carry -= n; show(Math.min(step + n, T)); }
+    if (step >= T) { pause(); return; }
+    window.requestAnimationFrame(frame);
+  }
+  function play() {
+    if (step >= T) show(0);
+    playing = true;
+    last = null;
+    carry = 0;
+    button.textContent = "\u275A\u275A Pause";
+    button.setAttribute("aria-pressed", "true");
+    window.requestAnimationFrame(frame);
+  }
+  button.addEventListener("click", function () { if (playing) pause(); else play(); });
+  slider.addEventListener("input", function () { pause(); show(parseInt(slider.value, 10)); });
+  show(T);
+  root.setAttribute("data-state", "ready");
+}
