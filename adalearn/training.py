@@ -392,8 +392,8 @@ def learning_rates(make_scheduler, steps, lr=1.0):
     return rates
 
 
-def optimizer_path(make_optimizer, fn, x0, steps):
-    """Run a torch optimizer on a 2-D test function from ``x0``; return the visited points.
+def optimizer_path(make_optimizer, fn, start, steps):
+    """Run a torch optimizer on a 2-D test function from ``start``; return the visited points.
 
     ``make_optimizer(params)`` builds the optimizer (torch.optim's or adalearn's) for one
     float64 parameter vector, which gets ``fn.grad`` as its gradient at every step. The
@@ -401,7 +401,7 @@ def optimizer_path(make_optimizer, fn, x0, steps):
     single start, so the two can be compared entry by entry.
     """
     steps = _check_positive_int("steps", steps)
-    p = torch.tensor(np.asarray(x0, dtype=np.float64), requires_grad=True)
+    p = torch.tensor(np.asarray(start, dtype=np.float64), requires_grad=True)
     optimizer = make_optimizer([p])
     points = [p.detach().numpy().copy()]
     for _ in range(steps):
