@@ -19,7 +19,7 @@ import numpy as np
 
 from adalearn import rules as update_rules
 
-__all__ = ["KNOBS", "describe", "grids", "knob_values", "lr_grid", "named_rules",
+__all__ = ["KNOBS", "describe", "grids", "knob_names", "knob_values", "lr_grid", "named_rules",
            "slider_values", "tune"]
 
 #: The shared controls of explorers and playgrounds beside each rule's learning rate, with
@@ -241,23 +241,38 @@ def grids(values, *, lr=None, grid=None):
 def _number(value):
     """A hyperparameter in words: one number to four digits, an array as its range."""
     array = np.asarray(value, dtype=float)
-    if array.size == 1:
+    if array.size == 1 or np.all(array == array.ravel()[0]):
         return f"{float(array.ravel()[0]):.4g}"
     return f"{array.min():.4g} to {array.max():.4g}"
 
 
-def describe(rule):
-    """The rule and the values of its controls in words, as a screen reader reads them.
+def knob_names(rule):
+    """``{kind: name}``: what the controls ``rule`` has are called, in words.
 
-    ``"Adam, learning rate 0.1, β₁ 0.9, β₂ 0.99"``; the momentum of SGD is called momentum,
-    RMSprop's decay α and AdaDelta's ρ. Array hyperparameters are given as their range.
+    ``"learning rate"``; the momentum of SGD is called momentum and β₁ in the Adam family;
+    ``"β₂"``; RMSprop's decay α and AdaDelta's ρ.
     """
     fields = _inner(rule).hyperparameters()
-    found = knob_values(rule)
     names = {"lr": "learning rate",
              "momentum": "β₁" if "betas" in fields else "momentum",
              "beta2": "β₂",
              "decay": "α" if "alpha" in fields else "ρ"}
-    parts = [getattr(rule, "name", type(rule).__name__)]
-    parts += [f"{names[kind]} {_number(value)}" for kind, value in found.items()]
+    return {kind: names[kind] for kind in knob_values(rule)}
+
+
+def describe(rule, run=None):
+    """The values of the controls ``rule`` has, in words, as a screen reader reads them.
+
+    ``"learning rate 0.1, β₁ 0.9, β₂ 0.99"`` (see :func:`knob_names`); empty for a rule
+    without any. An array hyperparameter is given as its range, or, with ``run`` =
+    ``(index, batch_shape)``, as its value in that run of a batch (in C order).
+    """
+    parts = []
+    for kind, name in knob_names(rule).items():
+        value = knob_values(rule)[kind]
+        if run is not None:
+            index, batch_shape = run
+            value = np.broadcast_to(np.asarray(value, dtype=float), (*batch_shape, 2)).reshape(
+                -1, 2)[index]
+        parts.append(f"{name} {_number(value)}")
     return ", ".join(parts)

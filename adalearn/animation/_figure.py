@@ -14,6 +14,8 @@ import string
 import uuid
 from importlib import resources
 
+from adalearn import knobs
+
 #: The scripts and styles each figure carries, in the order they are put on the page.
 _ASSETS = {
     "player": (("figure.js", "player.js"), ("figure.css", "player.css")),
@@ -63,10 +65,30 @@ class HtmlFigure:
     """The base of :class:`Player`, :class:`Explorer` and :class:`Basins`: a figure as HTML.
 
     A subclass names its ``kind`` (its template ``assets/<kind>.html`` and its scripts and
-    styles) and returns the values of its template's placeholders from ``_fields(uid)``.
+    styles), returns the values of its template's placeholders from ``_fields(uid)`` and
+    says what it shows in ``_describe()``, the default of :attr:`description`.
+
+    Attributes
+    ----------
+    description : str
+        What the figure shows, in words: its accessible name, which screen readers announce,
+        and the title of its page (:meth:`save_html`).
     """
 
     kind = None
+
+    def _set_description(self, description):
+        if description is None:
+            description = self._describe()
+        elif not isinstance(description, str) or not description.strip():
+            raise TypeError(
+                "`description` must be a non-empty string (what the figure shows). "
+                f"Received: description={description!r}"
+            )
+        self.description = description
+
+    def _describe(self):
+        raise NotImplementedError
 
     def _fields(self, uid):
         raise NotImplementedError
@@ -81,11 +103,12 @@ class HtmlFigure:
         scripts, styles = _ASSETS[self.kind]
         fragment = fill(
             f"{self.kind}.html", uid=uid, style="".join(asset(name) for name in styles),
-            script="".join(asset(name) for name in scripts), **self._fields(uid),
+            script="".join(asset(name) for name in scripts),
+            label=html.escape(self.description), **self._fields(uid),
         )
         if not full_page:
             return fragment
-        return fill("page.html", title=html.escape(f"adalearn {self.kind}"), figure=fragment)
+        return fill("page.html", title=html.escape(self.description), figure=fragment)
 
     def _repr_html_(self):
         return self.to_html()
@@ -94,6 +117,42 @@ class HtmlFigure:
         """Write the figure as a standalone HTML page to ``path``."""
         with open(path, "w", encoding="utf-8") as file:
             file.write(self.to_html(full_page=True))
+
+
+# --- the figures in words ----------------------------------------------------------------------
+
+
+def who(label, rule, run=None):
+    """A run's label and its hyperparameters: ``"Adam (learning rate 0.1, β₁ 0.9, β₂ 0.99)"``.
+
+    The rule's name is added when the label is not it (``"GD, lr = 0.2 (SGD, learning rate
+    0.2)"``); ``run`` picks one run of a batch (see :func:`adalearn.knobs.describe`).
+    """
+    if rule is None:
+        return label
+    name = getattr(rule, "name", type(rule).__name__)
+    parts = [name] if name != label else []
+    parts.append(knobs.describe(rule, run))
+    words = ", ".join(part for part in parts if part)
+    return f"{label} ({words})" if words else label
+
+
+def listing(items, last="and"):
+    """``"a, b and c"`` (or with ``last="or"``, ``"a, b or c"``)."""
+    items = list(items)
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {last} {items[-1]}"
+
+
+def point(xy):
+    return f"({xy[0]:.4g}, {xy[1]:.4g})"
+
+
+def landscape(fn, view="2d"):
+    """What a figure's background image shows: the text alternative of its ``<img>``."""
+    (x1_lo, x1_hi), (x2_lo, x2_hi) = fn.bounds
+    drawing = "Contours" if view == "2d" else "Surface"
+    return (f"{drawing} of the {getattr(fn, 'name', 'test')} function for x₁ from {x1_lo:.4g} "
+            f"to {x1_hi:.4g} and x₂ from {x2_lo:.4g} to {x2_hi:.4g}")
 
 
 # --- argument checks shared by the figures ----------------------------------------------------

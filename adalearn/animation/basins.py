@@ -16,6 +16,10 @@ from adalearn.animation._figure import (
     check_count,
     check_positive,
     json_script,
+    landscape,
+    listing,
+    point,
+    who,
 )
 from adalearn.animation._stage import Stage, swatch
 
@@ -45,7 +49,7 @@ def basins(fn, rule, **options):
     rule : rule
     **options
         Passed to :class:`Basins` (``lr``, ``resolution``, ``steps``, ``tol``, ``figsize``,
-        ``dpi``, ``title``).
+        ``dpi``, ``title``, ``description``).
 
     Returns
     -------
@@ -87,9 +91,14 @@ class Basins(HtmlFigure):
         diagonal by default.
     figsize, dpi, density, title, image_format
         As in :class:`Player`.
+    description : str, optional
+        What the map shows, in words, for readers who do not see it (its accessible name); by
+        default the rule and its hyperparameters, the function, its minima, the grid of
+        starts and the learning rates.
 
     Attributes
     ----------
+    description : str
     lrs : ndarray
     lr_index : int
         The grid value the slider starts at (the rule's own learning rate).
@@ -108,7 +117,7 @@ class Basins(HtmlFigure):
     kind = "basins"
 
     def __init__(self, fn, rule, *, lr=None, resolution=100, steps=120, tol=None, figsize=None,
-                 dpi=100, density=2, title=None, image_format="auto"):
+                 dpi=100, density=2, title=None, image_format="auto", description=None):
         self.fn = fn = as_function(fn)
         (self.rule,) = knobs.named_rules([rule], name="rule").values()
         own = knobs.slider_values("rule", self.rule, name="rule").get("lr")
@@ -141,6 +150,19 @@ class Basins(HtmlFigure):
         self.seconds = time.perf_counter() - start_time
         self._stage = Stage(fn, "2d", figsize=figsize, dpi=dpi, density=density, title=title,
                             image_format=image_format, minima=False)
+        self._set_description(description)
+
+    def _describe(self):
+        n = self.resolution
+        name = getattr(self.rule, "name", type(self.rule).__name__)
+        return (
+            f"Basins of attraction of {who(name, self.rule)} on the "
+            f"{getattr(self.fn, 'name', 'test')} function: each of {n * n} starts on a {n} × {n} "
+            f"grid is coloured by the minimum its run reaches within {self.steps} steps "
+            f"({listing(point(m) for m in self.minima)}, starred), dark where it diverges and "
+            f"white where it is still moving. A slider sets the learning rate to one of "
+            f"{len(self.lrs)} values from {self.lrs[0]:.4g} to {self.lrs[-1]:.4g}."
+        )
 
     def _classify(self):
         n, m = self.resolution, len(self.minima)
@@ -174,20 +196,26 @@ class Basins(HtmlFigure):
         return counts / counts.sum()
 
     def _legend(self):
+        """Per class: its legend label, its colour and what its starts do, in words."""
         labels = [f"({x:.3g}, {y:.3g})" for x, y in self.minima]
         colors = [_BASIN_COLORS[i % len(_BASIN_COLORS)] for i in range(len(self.minima))]
+        words = [f"reach {label}" for label in labels]
         labels += ["diverged", f"still moving after {self.steps} steps"]
         colors += [_DIVERGED_COLOR, _MOVING_COLOR]
-        return labels, colors
+        words += labels[-2:]
+        return labels, colors, words
 
     def _fields(self, uid):
         from PIL import Image
 
         stage = self._stage
         cx, cy, cw, ch = stage.clip
-        labels, colors = self._legend()
+        labels, colors, words = self._legend()
         i = self.lr_index
         shares = self.shares(i)
+        # What the map of the first learning rate shows; the script says the same of the others.
+        map_alt = f"learning rate {self.lrs[i]:.4g}: " + ", ".join(
+            f"{100 * s:.1f} % {word}" for s, word in zip(shares, words, strict=True))
         legend = "".join(
             f'<span class="adl-item">{swatch(c, square=True)}{html.escape(label)} '
             f'<span class="adl-share">{100 * s:.1f} %</span></span>'
@@ -202,6 +230,7 @@ class Basins(HtmlFigure):
             "n": self.resolution,
             "lr": [float(v) for v in self.lrs],
             "colors": colors,
+            "classes": words,
             "blob": base64.b64encode(zlib.compress(self.classes.tobytes(), 9)).decode("ascii"),
         }
         # The map of the first learning rate, for the page before (or without) its script.
@@ -211,6 +240,7 @@ class Basins(HtmlFigure):
         first = base64.b64encode(buffer.getvalue()).decode("ascii")
         return {
             **stage.template_fields(), "n": str(self.resolution),
+            "alt": html.escape(landscape(self.fn)), "map_alt": html.escape(map_alt),
             "map": f"data:image/png;base64,{first}",
             "map_left": f"{100 * cx / stage.width:.3f}",
             "map_top": f"{100 * cy / stage.height:.3f}",

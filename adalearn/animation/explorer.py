@@ -14,6 +14,10 @@ from adalearn.animation._figure import (
     check_count,
     check_positive,
     json_script,
+    landscape,
+    listing,
+    point,
+    who,
 )
 from adalearn.animation._stage import Stage, marker_sizes, run_svg, svg_path, swatch
 from adalearn.animation._storage import Block, pack
@@ -29,7 +33,7 @@ def explore(fn, rules, **options):
     rules : dict {label: rule} or list of rules
     **options
         Passed to :class:`Explorer` (``steps``, ``starts``, ``lr``, ``grid``, ``figsize``,
-        ``dpi``, ``resolution``, ``title``).
+        ``dpi``, ``resolution``, ``title``, ``description``).
 
     Returns
     -------
@@ -84,9 +88,14 @@ class Explorer(HtmlFigure):
     resolution : int
         Quantisation steps per CSS pixel: a stored iterate is within ``0.5 / resolution`` pixel
         of the true one.
+    description : str, optional
+        What the explorer shows, in words, for readers who do not see it (its accessible
+        name); by default the rules with their first values, the functions, the starts, the
+        number of steps and the controls.
 
     Attributes
     ----------
+    description : str
     rules : dict
     functions : list
     knobs : list of dict
@@ -104,13 +113,16 @@ class Explorer(HtmlFigure):
     -----
     A grid value a rule rejects (Nesterov momentum 0, say) is not run; the readout then gives
     the rule's own error message. The picture before the script has run, and without
-    JavaScript, is the runs of the initial values.
+    JavaScript, is the runs of the initial values. Every control has the name of its visible
+    label and says its value and its place in the grid to screen readers; after each change
+    they hear the runs it changed, with their values.
     """
 
     kind = "explorer"
 
     def __init__(self, fn, rules, *, steps=150, starts=None, lr=None, grid=None, figsize=None,
-                 dpi=100, density=2, resolution=4, title=None, image_format="auto"):
+                 dpi=100, density=2, resolution=4, title=None, image_format="auto",
+                 description=None):
         functions = list(fn) if isinstance(fn, (list, tuple)) else [fn]
         if not functions:
             raise ValueError(f"`fn` must hold at least one test function. Received: fn={fn!r}")
@@ -134,6 +146,21 @@ class Explorer(HtmlFigure):
                         for i in range(len(self.functions)) for label in self.rules}
         self.seconds = time.perf_counter() - start_time
         self.runs = sum(int(np.prod(b.shape)) for b in self._blocks.values())
+        self._set_description(description)
+
+    def _describe(self):
+        names = [getattr(f, "name", "test") for f in self.functions]
+        where = f"the {listing(names, 'or')} function" + (" (a menu)" if len(names) > 1 else "")
+        starts = [point(p) for p in self._starts[0]]
+        start = listing(starts, "or") + (" (a menu)" if len(starts) > 1 else "")
+        controls = ["the learning rate of each rule"] if any(
+            lrs is not None for lrs in self.lrs.values()) else []
+        controls += [k["label"] for k in self.knobs]
+        rules = "; ".join(who(label, rule) for label, rule in self.rules.items())
+        sliders = (f" Sliders set {listing(controls)} to values precomputed when the page was "
+                   "built.") if controls else ""
+        return (f"Optimizer paths on {where} from {start}, {self.steps} steps: {rules}."
+                f"{sliders}")
 
     # --- the grid ----------------------------------------------------------------------------
 
@@ -262,6 +289,7 @@ class Explorer(HtmlFigure):
             "n": total,
             "fns": [
                 {"name": getattr(f, "name", f"function {i + 1}"),
+                 "alt": landscape(f),
                  "img": None if i == 0 else stage.data_uri(),
                  "size": [round(stage.width, 1), round(stage.height, 1)],
                  "clip": [round(v, 2) for v in stage.clip]}
@@ -283,6 +311,8 @@ class Explorer(HtmlFigure):
                 "lr": None if lrs is None else [float(v) for v in lrs],
                 "lr0": self.lr_index[label],
                 "knobs": self._rule_knobs(label),
+                "names": [knobs.knob_names(self.rules[label])[self.knobs[i]["kind"]]
+                          for i in self._rule_knobs(label)],
                 "shape": list(block.shape),
                 "offsets": [offsets[(label, i)] for i in range(len(self.functions))],
                 "notes": [[axis, j, message] for axis, bad in enumerate(block.rejected)
@@ -310,56 +340,60 @@ class Explorer(HtmlFigure):
             starts.append(start)
             heads.append(head)
             crosses.append(cross)
-            rows.append(self._row(label, block, r))
+            rows.append(self._row(uid, len(rows), label, block, r))
         controls = []
         if len(self.functions) > 1:
             options = "".join(
                 f'<option value="{i}">{html.escape(getattr(f, "name", str(i)))}</option>'
                 for i, f in enumerate(self.functions))
-            controls.append('<label>function <select class="adl-fn" aria-label="function">'
-                            f"{options}</select></label>")
+            controls.append(f'<label>function <select class="adl-fn">{options}</select></label>')
         if len(self._starts[0]) > 1:
-            options = "".join(
-                f'<option value="{i}">({p[0]:.4g}, {p[1]:.4g})</option>'
-                for i, p in enumerate(self._starts[0]))
-            controls.append('<label>start <select class="adl-start-menu" aria-label="start">'
+            options = "".join(f'<option value="{i}">{point(p)}</option>'
+                              for i, p in enumerate(self._starts[0]))
+            controls.append('<label>start <select class="adl-start-menu">'
                             f"{options}</select></label>")
         for position, knob in enumerate(self.knobs):
             i, values = knob["index"], knob["values"]
+            label = html.escape(knob["label"])
             controls.append(
-                f'<span class="adl-knob"><label>{html.escape(knob["label"])} '
+                f'<span class="adl-knob"><label>{label} '
                 f'<input type="range" class="adl-knob-input" data-knob="{position}" min="0" '
                 f'max="{len(values) - 1}" step="1" value="{i}" '
-                f'aria-label="{html.escape(knob["label"])}"></label>'
+                f'aria-valuetext="{label} {values[i]:.4g}, {i + 1} of {len(values)}"></label>'
                 f'<output class="adl-knob-value">{values[i]:.4g}</output>'
                 f'<span class="adl-grid">{i + 1} of {len(values)}</span></span>'
             )
         return {
-            **stage.template_fields(),
+            **stage.template_fields(), "alt": html.escape(landscape(self.functions[0])),
             "overlay": "".join(lines + starts + heads), "marks": "".join(crosses),
             "controls": "".join(controls), "rules": "".join(rows),
             "note": html.escape(PRECOMPUTED_NOTE), "data": json_script(self._data()),
         }
 
-    def _row(self, label, block, r):
-        """One rule's row: its tick box and name, learning-rate slider and readouts."""
+    def _row(self, uid, j, label, block, r):
+        """Rule j's row: its tick box and name, learning-rate slider and readouts.
+
+        The tick box is named by the rule's label; the slider by the label and its own,
+        "Adam lr", and it tells its value in words ("learning rate 0.1, 14 of 21").
+        """
         color = plotting.colors(self.rules)[label]
         status = html.escape(self._status(block, r, np.unravel_index(r, block.shape)))
-        name = f"{swatch(color)}{html.escape(label)}"
+        name = f'{swatch(color)}<span id="{uid}-rule-{j}">{html.escape(label)}</span>'
         if len(self.rules) > 1:
-            name = (f'<input type="checkbox" class="adl-use" checked '
-                    f'aria-label="show {html.escape(label)}">{name}')
+            name = f'<input type="checkbox" class="adl-use" checked>{name}'
         lrs = self.lrs[label]
         if lrs is None:
             rate = '<span class="adl-lr-none">no learning rate</span>'
         else:
             i = self.lr_index[label]
+            place = f"{i + 1} of {len(lrs)}"
             rate = (
-                f'<label class="adl-lr-label">lr <input type="range" class="adl-lr" '
-                f'min="0" max="{len(lrs) - 1}" step="1" value="{i}" '
-                f'aria-label="{html.escape(label)} learning rate"></label>'
+                f'<label class="adl-lr-label"><span id="{uid}-lr-{j}">lr</span> '
+                f'<input type="range" class="adl-lr" min="0" max="{len(lrs) - 1}" step="1" '
+                f'value="{i}" aria-labelledby="{uid}-rule-{j} {uid}-lr-{j}" '
+                f'aria-valuetext="learning rate {lrs[i]:.4g}, {place}"></label>'
                 f'<output class="adl-lr-value">{lrs[i]:.4g}</output>'
-                f'<span class="adl-grid">{i + 1} of {len(lrs)}</span>'
+                f'<span class="adl-grid">{place}</span>'
             )
         return (f'<div class="adl-rule"><label class="adl-name">{name}</label>{rate}'
                 f'<span class="adl-status">{status}</span></div>')

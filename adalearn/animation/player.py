@@ -12,6 +12,9 @@ from adalearn.animation._figure import (
     check_positive,
     check_view,
     json_script,
+    landscape,
+    point,
+    who,
 )
 from adalearn.animation._stage import Stage, marker_sizes, run_svg, svg_path, swatch
 
@@ -39,7 +42,7 @@ def compare(fn, trajectories, view="2d", **options):
         Contours from above, or the paths moving on the surface seen from a fixed camera.
     **options
         Passed to :class:`Player` (``fps``, ``figsize``, ``dpi``, ``elev``, ``azim``, ``title``,
-        ``image_format``).
+        ``image_format``, ``description``).
 
     Returns
     -------
@@ -74,9 +77,14 @@ class Player(HtmlFigure):
     title : str, optional
     image_format : {"auto", "png", "jpeg"}
         How the background is stored; "auto" keeps the lighter of a 256-colour PNG and a JPEG.
+    description : str, optional
+        What the player shows, in words, for readers who do not see it (its accessible name);
+        by default the function, the start, the number of steps and each run's optimizer and
+        hyperparameters.
 
     Attributes
     ----------
+    description : str
     steps : int
         The longest run's number of steps; the slider goes from 0 to ``steps``.
     width, height : int
@@ -95,7 +103,9 @@ class Player(HtmlFigure):
     -----
     Display it as a cell's last line (``_repr_html_``), or write it with :meth:`to_html`,
     :meth:`save_html` or :meth:`save_gif`. Each HTML rendering gets fresh element ids, so any
-    number of players can share a page.
+    number of players can share a page. The player never starts by itself; its controls work
+    from the keyboard, and a screen reader hears the runs' values at the step shown whenever
+    the slider moves or the animation stops.
     """
 
     kind = "player"
@@ -114,6 +124,7 @@ class Player(HtmlFigure):
         azim=-62,
         title=None,
         image_format="auto",
+        description=None,
     ):
         fn = as_function(fn)
         check_view(view)
@@ -133,9 +144,11 @@ class Player(HtmlFigure):
         paths = []
         for name, traj in named.items():
             parts = plotting.runs(traj)
+            rule, batch = getattr(traj, "rule", None), np.shape(traj.stopped)
             for i, part in enumerate(parts):
-                paths.append((name if len(parts) == 1 else f"{name} [{i}]", part))
-        palette = plotting.colors([label for label, _ in paths])
+                label = name if len(parts) == 1 else f"{name} [{i}]"
+                paths.append((label, part, who(label, rule, (i, batch))))
+        palette = plotting.colors([label for label, _, _ in paths])
 
         stage = Stage(fn, view, figsize=figsize, dpi=dpi, density=density, elev=elev,
                       azim=azim, title=title, image_format=image_format)
@@ -146,7 +159,7 @@ class Player(HtmlFigure):
         self.height, self.width, self.clip = stage.height, stage.width, stage.clip
 
         self.runs = []
-        for label, part in paths:
+        for label, part, words in paths:
             marks = plotting.run_marks(part, fn.bounds)
             run = {
                 "label": label,
@@ -156,6 +169,7 @@ class Player(HtmlFigure):
                 "stopped": part["stopped"],
                 "diverged": part["diverged"],
                 "status": marks["status"],
+                "who": words,
                 "exit": None,
             }
             if marks["cross"] is not None:
@@ -164,6 +178,18 @@ class Player(HtmlFigure):
             self.runs.append(run)
         self.steps = max(run["stopped"] for run in self.runs)
         self._image_mime, self._image = stage.mime, stage.image
+        self._named = named
+        self._set_description(description)
+
+    def _describe(self):
+        starts = {point(run["xs"][0]) for traj in self._named.values()
+                  for run in plotting.runs(traj)}
+        where = f"from {starts.pop()}" if len(starts) == 1 else f"from {len(starts)} starts"
+        drawing = ("over the contours of" if self.view == "2d" else "on the surface of")
+        runs = "; ".join(
+            who(name, getattr(traj, "rule", None)) for name, traj in self._named.items())
+        return (f"Animated optimizer paths {drawing} the {getattr(self.fn, 'name', 'test')} "
+                f"function, {where}, up to {self.steps} steps: {runs}.")
 
     # --- HTML --------------------------------------------------------------------------------
 
@@ -182,6 +208,7 @@ class Player(HtmlFigure):
                     "v": [float(f"{v:.4g}") for v in run["values"]],
                     "stop": run["stopped"],
                     "div": run["diverged"],
+                    "who": run["who"],
                 }
                 for run in self.runs
             ],
@@ -210,7 +237,7 @@ class Player(HtmlFigure):
             for s in _SPEEDS
         )
         return {
-            **self._stage.template_fields(),
+            **self._stage.template_fields(), "alt": html.escape(landscape(self.fn, self.view)),
             "overlay": "".join(lines + starts + heads), "marks": "".join(crosses),
             "steps": str(self.steps), "speeds": speeds, "legend": "".join(legend),
             "data": json_script(self._data()),

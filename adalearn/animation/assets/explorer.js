@@ -1,5 +1,6 @@
 // The explorer of adalearn.animation.Explorer: its controls pick a run of the stored grid,
 // which is then drawn. The runs are inflated and decoded once; every control only looks up.
+// After each change a screen reader hears the runs it changed, with their values.
 function adlExplorer(root) {
   var data = JSON.parse(root.querySelector(".adl-data").textContent);
   var inputs = root.querySelectorAll("input, select");
@@ -24,6 +25,7 @@ function adlExplore(root, data, runs, inputs) {
   var knobInputs = all(".adl-knob-input"), knobValues = all(".adl-knob-value"),
     knobPlaces = all(".adl-knob .adl-grid");
   var fnMenu = root.querySelector(".adl-fn"), startMenu = root.querySelector(".adl-start-menu");
+  var readout = root.querySelector(".adl-readout");
   var firstImage = img.getAttribute("src");
   var state = {fn: 0, start: 0, knobs: data.knobs.map(function (k) { return k.index; }),
     lr: data.rules.map(function (r) { return r.lr0; }),
@@ -56,6 +58,23 @@ function adlExplore(root, data, runs, inputs) {
     }
     return adlRunStatus(runs.final[i], runs.count[i] - 1, runs.div[i]);
   }
+  // Rule j's run in words: "Adam (learning rate 0.1, β₁ 0.9): f = 0.01 after 40 steps".
+  function sentence(j) {
+    var rule = data.rules[j], found = index(j), i = found.run, values = [];
+    if (!state.use[j]) return rule.label + ": hidden";
+    if (rule.lr) values.push("learning rate " + adlFormat(rule.lr[state.lr[j]]));
+    for (var a = 0; a < rule.knobs.length; a++) {
+      var knob = data.knobs[rule.knobs[a]];
+      values.push(rule.names[a] + " " + adlFormat(knob.values[state.knobs[rule.knobs[a]]]));
+    }
+    var who = rule.label + (values.length ? " (" + values.join(", ") + ")" : "");
+    if (!runs.ran[i]) return who + ": " + status(j, found);
+    return adlRunSentence(who, runs.final[i], runs.count[i] - 1, runs.div[i]);
+  }
+  function announce(changed) {
+    readout.textContent = changed.map(function (j) { return sentence(j) + "."; }).join(" ");
+  }
+  function everyRule() { return data.rules.map(function (rule, j) { return j; }); }
   function draw(j) {
     var row = rows[j], found = index(j), i = found.run, shown = state.use[j] && runs.ran[i];
     var d = shown ? pathData(i) : "";
@@ -83,22 +102,29 @@ function adlExplore(root, data, runs, inputs) {
     }
     var rule = data.rules[j];
     if (rule.lr) {
-      row.querySelector(".adl-lr-value").textContent = adlFormat(rule.lr[state.lr[j]]);
-      row.querySelector(".adl-grid").textContent = (state.lr[j] + 1) + " of " + rule.lr.length;
+      var lr = adlFormat(rule.lr[state.lr[j]]),
+        place = (state.lr[j] + 1) + " of " + rule.lr.length;
+      row.querySelector(".adl-lr-value").textContent = lr;
+      row.querySelector(".adl-grid").textContent = place;
+      row.querySelector(".adl-lr").setAttribute("aria-valuetext",
+        "learning rate " + lr + ", " + place);
     }
     row.querySelector(".adl-status").textContent = state.use[j] ? status(j, found) : "";
     row.classList.toggle("adl-off", !state.use[j]);
   }
   function drawAll() { for (var j = 0; j < data.rules.length; j++) draw(j); }
   function showKnob(a) {
-    var knob = data.knobs[a];
-    knobValues[a].textContent = adlFormat(knob.values[state.knobs[a]]);
-    knobPlaces[a].textContent = (state.knobs[a] + 1) + " of " + knob.values.length;
+    var knob = data.knobs[a], value = adlFormat(knob.values[state.knobs[a]]),
+      place = (state.knobs[a] + 1) + " of " + knob.values.length;
+    knobValues[a].textContent = value;
+    knobPlaces[a].textContent = place;
+    knobInputs[a].setAttribute("aria-valuetext", knob.label + " " + value + ", " + place);
   }
   function setFunction(f) {
     state.fn = f;
     var spec = data.fns[f], w = spec.size[0], h = spec.size[1];
     img.setAttribute("src", spec.img || firstImage);
+    img.setAttribute("alt", spec.alt);
     img.setAttribute("width", w);
     img.setAttribute("height", h);
     stage.style.width = w + "px";
@@ -113,26 +139,35 @@ function adlExplore(root, data, runs, inputs) {
     if (lr) lr.addEventListener("input", function () {
       state.lr[j] = parseInt(lr.value, 10);
       draw(j);
+      announce([j]);
     });
-    if (use) use.addEventListener("change", function () { state.use[j] = use.checked; draw(j); });
+    if (use) use.addEventListener("change", function () {
+      state.use[j] = use.checked;
+      draw(j);
+      announce([j]);
+    });
   });
   knobInputs.forEach(function (input) {
     var a = parseInt(input.getAttribute("data-knob"), 10);
     input.addEventListener("input", function () {
       state.knobs[a] = parseInt(input.value, 10);
       showKnob(a);
-      for (var j = 0; j < data.rules.length; j++) {
-        if (data.rules[j].knobs.indexOf(a) >= 0) draw(j);
-      }
+      var changed = everyRule().filter(function (j) {
+        return data.rules[j].knobs.indexOf(a) >= 0;
+      });
+      changed.forEach(draw);
+      announce(changed);
     });
   });
   if (fnMenu) fnMenu.addEventListener("change", function () {
     setFunction(parseInt(fnMenu.value, 10));
     drawAll();
+    announce(everyRule());
   });
   if (startMenu) startMenu.addEventListener("change", function () {
     state.start = parseInt(startMenu.value, 10);
     drawAll();
+    announce(everyRule());
   });
   // The controls may have moved while the runs were unpacked (a reload keeps form values).
   rows.forEach(function (row, j) {

@@ -80,6 +80,14 @@ function adlRunStatus(value, last, diverged) {
   return diverged ? "diverged at step " + (last + 1) : "f = " + adlFormat(value);
 }
 
+// A run as the readouts say it: "Adam (learning rate 0.02): f = 0.0003142 after 300 steps",
+// or "...: diverged at step 13"; `last` is the step shown, `who` the run's name and values.
+function adlRunSentence(who, value, last, diverged) {
+  var status = adlRunStatus(value, last, diverged);
+  if (!diverged) status += " after " + last + (last === 1 ? " step" : " steps");
+  return who + ": " + status;
+}
+
 // Calls init(root) once for the figure whose id is `uid`: at once when the page runs the
 // script in place (its parent is the figure), else once the front end has inserted the
 // output (JupyterLab and the classic notebook evaluate an output's scripts apart from it).

@@ -1,12 +1,15 @@
 // The player of adalearn.animation.Player: play/pause, a step slider and a speed menu draw
 // every run up to the chosen step. Iterates are stored in tenths of a CSS pixel, null where
-// a 3-D path leaves the surface's window.
+// a 3-D path leaves the surface's window. It never starts by itself: a reader who asks for
+// reduced motion sees no movement until pressing play.
 function adlPlayer(root) {
   var data = JSON.parse(root.querySelector(".adl-data").textContent);
   var T = data.steps, runs = data.runs;
   function all(sel) { return root.querySelectorAll(sel); }
-  var button = root.querySelector(".adl-play"), slider = root.querySelector(".adl-slider"),
-    speed = root.querySelector(".adl-speed"), counter = root.querySelector(".adl-step");
+  var button = root.querySelector(".adl-play"), icon = button.querySelector(".adl-icon"),
+    label = button.querySelector(".adl-play-label"), slider = root.querySelector(".adl-slider"),
+    speed = root.querySelector(".adl-speed"), counter = root.querySelector(".adl-step"),
+    readout = root.querySelector(".adl-readout");
   var paths = all(".adl-path"), halos = all(".adl-halo"), heads = all(".adl-head"),
     crosses = all(".adl-cross"), values = all(".adl-value");
   function pathData(r, k) {
@@ -23,7 +26,8 @@ function adlPlayer(root) {
   function show(t) {
     step = t;
     slider.value = t;
-    counter.textContent = "step " + t + " / " + T;
+    slider.setAttribute("aria-valuetext", "step " + t + " of " + T);
+    counter.textContent = t + " / " + T;
     for (var j = 0; j < runs.length; j++) {
       var r = runs[j], k = Math.min(t, r.stop), d = pathData(r, k);
       paths[j].setAttribute("d", d);
@@ -41,10 +45,23 @@ function adlPlayer(root) {
         (t > r.stop && !gone ? " (ended at step " + r.stop + ")" : "");
     }
   }
-  function pause() {
+  // What a screen reader announces once the picture stops changing: the step, and each run.
+  function announce() {
+    var words = ["step " + step + " of " + T + "."];
+    for (var j = 0; j < runs.length; j++) {
+      var r = runs[j], k = Math.min(step, r.stop);
+      words.push(adlRunSentence(r.who, r.v[k], k, r.div && step > r.stop) + ".");
+    }
+    readout.textContent = words.join(" ");
+  }
+  function stop() {
     playing = false;
-    button.textContent = "\u25B6 Play";
-    button.setAttribute("aria-pressed", "false");
+    icon.textContent = "\u25B6";
+    label.textContent = "Play";
+  }
+  function pause() {
+    stop();
+    announce();
   }
   function frame(now) {
     if (!playing) return;
@@ -60,12 +77,16 @@ function adlPlayer(root) {
     playing = true;
     last = null;
     carry = 0;
-    button.textContent = "\u275A\u275A Pause";
-    button.setAttribute("aria-pressed", "true");
+    icon.textContent = "\u275A\u275A";
+    label.textContent = "Pause";
     window.requestAnimationFrame(frame);
   }
   button.addEventListener("click", function () { if (playing) pause(); else play(); });
-  slider.addEventListener("input", function () { pause(); show(parseInt(slider.value, 10)); });
+  slider.addEventListener("input", function () {
+    stop();
+    show(parseInt(slider.value, 10));
+    announce();
+  });
   show(T);
   root.setAttribute("data-state", "ready");
 }
