@@ -29,7 +29,10 @@ mapped to the image's pixels in Python, so the browser only draws lines::
     animation.explore("cubic", {"Adam": rules.Adam(lr=0.1, betas=(0.9, 0.99))})
 
 Every figure draws a run the way :data:`adalearn.plotting.RUN_STYLE` describes, and says what
-:func:`adalearn.plotting.run_status` says about it. ``Player.save_gif`` writes an animation as
+:func:`adalearn.plotting.run_status` says about it. It works for readers who do not see it:
+its accessible name says what it shows (``description=``, by default the function, the
+optimizers and their hyperparameters), a live readout says the runs shown after each change,
+and its controls work from the keyboard and tell their values in words. ``Player.save_gif`` writes an animation as
 a GIF for slides and posts. The sliders' hyperparameters and grids are those of
 :mod:`adalearn.knobs`.
 
