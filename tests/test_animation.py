@@ -70,8 +70,9 @@ def test_html_is_self_contained_with_fresh_ids_and_the_paths_data(player_2d):
     data = json.loads(re.search(r'class="adl-data">(.*?)</script>', first).group(1))
     assert data["steps"] == player_2d.steps
     for run, drawn in zip(data["runs"], player_2d.runs, strict=True):
-        expected = np.round(drawn["pixels"] * 10).ravel()
-        np.testing.assert_array_equal(np.array(run["p"], dtype=float), expected)
+        # Stored as differences from the previous point, in tenths of a pixel.
+        stored = np.cumsum(np.array(run["p"], dtype=float).reshape(-1, 2), axis=0)
+        np.testing.assert_array_equal(stored, np.round(drawn["pixels"] * 10))
         assert run["stop"] == drawn["stopped"]
     page = player_2d.to_html(full_page=True)
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")

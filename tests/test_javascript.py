@@ -48,10 +48,11 @@ def format_values():
 
 def write_fixtures(folder):
     """The scripts as pages carry them and the fixtures, as files in ``folder``."""
-    for name in ("figure.js", "runs.js"):
+    for name in ("figure.js", "status.js", "inflate.js", "runs.js", "basins.js"):
         (folder / name).write_text(_figure.asset(name), encoding="utf-8")
     values = format_values()
-    fixed = [v for v in values if not np.isfinite(v) or abs(v) < 1e17]
+    # adlFixed is exact while |v| · 10^(decimals + 1) is below 2^53 (its digits are a double).
+    fixed = [v for v in values if not np.isfinite(v) or abs(v) * 1e4 < 2**53]
     (folder / "format.json").write_text(json.dumps({
         "g4": [[bits(v), format(v, ".4g")] for v in values],
         "fixed": [[bits(v), decimals, format(v, f".{decimals}f")]

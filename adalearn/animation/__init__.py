@@ -32,9 +32,9 @@ Every figure draws a run the way :data:`adalearn.plotting.RUN_STYLE` describes, 
 :func:`adalearn.plotting.run_status` says about it. It works for readers who do not see it:
 its accessible name says what it shows (``description=``, by default the function, the
 optimizers and their hyperparameters), a live readout says the runs shown after each change,
-and its controls work from the keyboard and tell their values in words. ``Player.save_gif`` writes an animation as
-a GIF for slides and posts. The sliders' hyperparameters and grids are those of
-:mod:`adalearn.knobs`.
+and its controls work from the keyboard and tell their values in words. ``Player.save_gif``
+writes an animation as a GIF for slides and posts. The sliders' hyperparameters and grids are
+those of :mod:`adalearn.knobs`.
 
 One module per figure (``player``, ``explorer``, ``basins``, and ``gif`` for the GIF painter);
 the browser code is the package data in ``assets/`` (``.js``, ``.css`` and ``.html``).

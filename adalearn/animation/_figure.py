@@ -18,9 +18,10 @@ from adalearn import knobs
 
 #: The scripts and styles each figure carries, in the order they are put on the page.
 _ASSETS = {
-    "player": (("figure.js", "player.js"), ("figure.css", "player.css")),
-    "explorer": (("figure.js", "runs.js", "explorer.js"), ("figure.css", "explorer.css")),
-    "basins": (("figure.js", "runs.js", "basins.js"), ("figure.css", "basins.css")),
+    "player": (("figure.js", "status.js", "player.js"), ("figure.css", "runs.css", "player.css")),
+    "explorer": (("figure.js", "status.js", "inflate.js", "runs.js", "explorer.js"),
+                 ("figure.css", "runs.css", "explorer.css")),
+    "basins": (("figure.js", "inflate.js", "basins.js"), ("figure.css", "basins.css")),
 }
 
 #: What the note under an explorer or a basin map says about its sliders.
@@ -31,20 +32,31 @@ PRECOMPUTED_NOTE = (
 )
 
 
+_JS_STRING = re.compile(r'("(?:[^"\\\n]|\\.)*")')
+_JS_SPACE = re.compile(r"[ \t]*([{}()\[\],;:=<>?&|!])[ \t]*")
+
+
 @functools.cache
 def asset(name):
     """The text of one file of ``assets/``, as a page carries it.
 
     Every figure carries its own copy of the scripts and styles, so they go without their
-    comments and indentation: whole-line ``//`` comments of the scripts, ``/* */`` comments of
-    the styles.
+    comments and spaces: whole-line ``//`` comments, indentation and the spaces next to
+    punctuation of the scripts, ``/* */`` comments and line breaks of the styles. A template
+    loses its final newline, so that it can be put inside a line.
     """
     text = resources.files(__package__).joinpath("assets", name).read_text(encoding="utf-8")
     if name.endswith(".js"):
         lines = (line.strip() for line in text.splitlines())
         text = "\n".join(line for line in lines if line and not line.startswith("//")) + "\n"
+        # Spaces next to punctuation, outside string literals (the scripts quote strings with
+        # double quotes only); never a line break, so statements end where they did.
+        text = "".join(part if part.startswith('"') else _JS_SPACE.sub(r"\1", part)
+                       for part in _JS_STRING.split(text))
     elif name.endswith(".css"):
         text = re.sub(r"\s*\n\s*", " ", re.sub(r"/\*.*?\*/", "", text, flags=re.S)).strip()
+    else:
+        text = text.rstrip("\n")
     # Inlined into <script> and <style>: a "</" would end the element early.
     if "</" in text and not name.endswith(".html"):
         raise ValueError(f"assets/{name} must not contain '</': it is inlined into the page")
@@ -54,6 +66,11 @@ def asset(name):
 def fill(name, **values):
     """The template ``assets/<name>`` with its ``$placeholders`` replaced by ``values``."""
     return string.Template(asset(name)).substitute(values)
+
+
+def readout(values):
+    """Numbers as the readouts show them, four significant digits: all a page needs of them."""
+    return [float(f"{v:.4g}") for v in values]
 
 
 def json_script(data):

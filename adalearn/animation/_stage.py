@@ -16,7 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from adalearn import plotting
-from adalearn.animation._figure import check_image_format, check_positive, check_view
+from adalearn.animation._figure import check_image_format, check_positive, check_view, fill
 
 # Pixel coordinates further out than this are pulled in: they are off the picture anyway, and
 # browsers and Pillow draw huge coordinates slowly or wrongly.
@@ -152,15 +152,39 @@ def marker_sizes(dpi):
     }
 
 
+def _tenths(value):
+    """An integer number of tenths as the shortest decimal: 3 -> ".3", -12 -> "-1.2"."""
+    whole, tenth = divmod(abs(value), 10)
+    text = (str(whole) if whole else "") + (f".{tenth}" if tenth else "")
+    return ("-" if value < 0 else "") + (text or "0")
+
+
 def svg_path(pixels):
-    """SVG path data through the finite points of ``pixels``; the pen lifts at NaN."""
-    parts, pen_up = [], True
+    """SVG path data through the finite points of ``pixels``, to a tenth of a pixel; the pen
+    lifts at NaN.
+
+    Each stretch starts at an absolute point (``M``) and goes on by relative steps (``l``),
+    which are short numbers: a path weighs about half as much as with absolute points.
+    """
+    stretches, numbers, last = [], [], None
     for x, y in pixels:
         if not (np.isfinite(x) and np.isfinite(y)):
-            pen_up = True
+            last = None
             continue
-        parts.append(f"{'M' if pen_up else 'L'}{x:.1f} {y:.1f}")
-        pen_up = False
+        now = (round(x * 10), round(y * 10))
+        if last is None:
+            numbers = []
+            stretches.append((f"M{_tenths(now[0])} {_tenths(now[1])}", numbers))
+        else:
+            numbers += [_tenths(now[0] - last[0]), _tenths(now[1] - last[1])]
+        last = now
+    parts = []
+    for start, steps in stretches:
+        parts.append(start)
+        if steps:
+            # A number needs a separator unless it starts with a minus sign.
+            parts.append("l" + steps[0] + "".join(
+                n if n[0] == "-" else " " + n for n in steps[1:]))
     return "".join(parts)
 
 
@@ -169,53 +193,55 @@ def _visibility(shown):
 
 
 def run_svg(color, sizes, *, d, start=None, end=None, cross=None, digits=1):
-    """The SVG of one run as RUN_STYLE draws it: (line and outline, start, end, cross).
+    """The SVG of one run, as RUN_STYLE draws it: (line and outline, start, end, cross).
 
     ``d`` is the path data; ``start`` and ``end`` are the circles' centres and ``cross`` that
     of a diverged run's cross, each None when not shown (the element is then hidden, for a
-    script to show). ``sizes`` are :func:`marker_sizes`; coordinates get ``digits`` decimals.
+    script to show). ``sizes`` are :func:`marker_sizes` (the circles' radii and the cross's
+    reach); coordinates get ``digits`` decimals. Line widths and the colours all runs share
+    are the overlay's (:func:`overlay`).
     Returned apart, so a figure can clip the lines and circles to its axes box but not the
     cross, which sits on the window's edge.
     """
-    style = plotting.RUN_STYLE
-    outline = style["outline"]
     color = html.escape(color)
 
     def at(point):
         x, y = (0.0, 0.0) if point is None else point
         return f"{x:.{digits}f}", f"{y:.{digits}f}"
 
-    line = (
-        f'<path class="adl-halo" d="{d}" stroke="{outline["color"]}" '
-        f'stroke-opacity="{outline["alpha"]}" stroke-width="{sizes["halo"]:.2f}"/>'
-        f'<path class="adl-path" d="{d}" stroke="{color}" stroke-width="{sizes["line"]:.2f}"/>'
-    )
+    line = f'<path class="adl-halo" d="{d}"/><path class="adl-path" d="{d}" stroke="{color}"/>'
     x, y = at(start)
-    first = (
-        f'<circle class="adl-start" cx="{x}" cy="{y}" r="{sizes["start"]:.2f}" '
-        f'fill="{style["start"]["face"]}" stroke="{color}" '
-        f'stroke-width="{sizes["start_edge"]:.2f}" visibility="{_visibility(start is not None)}"/>'
-    )
+    first = (f'<circle class="adl-start" cx="{x}" cy="{y}" r="{sizes["start"]:.2f}" '
+             f'stroke="{color}" '
+             f'visibility="{_visibility(start is not None)}"/>')
     x, y = at(end)
-    last = (
-        f'<circle class="adl-head" cx="{x}" cy="{y}" r="{sizes["end"]:.2f}" fill="{color}" '
-        f'stroke="{style["end"]["edge"]}" stroke-width="{sizes["end_edge"]:.2f}" '
-        f'visibility="{_visibility(end is not None)}"/>'
-    )
+    last = (f'<circle class="adl-head" cx="{x}" cy="{y}" r="{sizes["end"]:.2f}" fill="{color}" '
+            f'visibility="{_visibility(end is not None)}"/>')
     x, y = at(cross)
     arm = sizes["arm"]
     mark = (
         f'<path class="adl-cross" transform="translate({x} {y})" '
         f'd="M{-arm:.2f} {-arm:.2f}L{arm:.2f} {arm:.2f}M{-arm:.2f} {arm:.2f}L{arm:.2f} {-arm:.2f}" '
-        f'stroke="{color}" stroke-width="{sizes["cross"]:.2f}" '
-        f'visibility="{_visibility(cross is not None)}"/>'
+        f'stroke="{color}" visibility="{_visibility(cross is not None)}"/>'
     )
     return line, first, last, mark
 
 
-def swatch(color, *, square=False):
-    """A legend's colour sample, as SVG."""
-    width, height, rx = (1, 1, 0) if square else (16, 3.2, 1.6)
-    return (f'<svg class="adl-swatch" viewBox="0 0 {width} {height}" aria-hidden="true">'
-            f'<rect width="{width}" height="{height}" rx="{rx}" fill="{html.escape(color)}"/>'
-            "</svg>")
+def overlay(stage, uid, lines, marks):
+    """The SVG overlay of a player or an explorer: ``lines`` clipped to the axes box,
+    ``marks`` (the crosses) not, with RUN_STYLE's line widths and shared colours."""
+    style = plotting.RUN_STYLE
+    sizes = marker_sizes(stage.dpi)
+    return fill(
+        "overlay.html", uid=uid, **stage.template_fields(), overlay="".join(lines),
+        marks="".join(marks), line=f"{sizes['line']:.2f}", halo=f"{sizes['halo']:.2f}",
+        halo_color=style["outline"]["color"], halo_alpha=style["outline"]["alpha"],
+        start_face=style["start"]["face"], start_edge=f"{sizes['start_edge']:.2f}",
+        end_edge_color=style["end"]["edge"], end_edge=f"{sizes['end_edge']:.2f}",
+        cross=f"{sizes['cross']:.2f}",
+    )
+
+
+def swatch(color):
+    """A legend's colour sample."""
+    return fill("swatch.html", color=html.escape(color))

@@ -19,6 +19,7 @@ from adalearn.animation._figure import (
     landscape,
     listing,
     point,
+    readout,
     who,
 )
 from adalearn.animation._stage import Stage, swatch
@@ -217,7 +218,7 @@ class Basins(HtmlFigure):
         map_alt = f"learning rate {self.lrs[i]:.4g}: " + ", ".join(
             f"{100 * s:.1f} % {word}" for s, word in zip(shares, words, strict=True))
         legend = "".join(
-            f'<span class="adl-item">{swatch(c, square=True)}{html.escape(label)} '
+            f'<span class="adl-item">{swatch(c)}{html.escape(label)} '
             f'<span class="adl-share">{100 * s:.1f} %</span></span>'
             for label, c, s in zip(labels, colors, shares, strict=True)
         )
@@ -228,7 +229,7 @@ class Basins(HtmlFigure):
                          f'd="{_STAR}" fill="{color}"/>')
         data = {
             "n": self.resolution,
-            "lr": [float(v) for v in self.lrs],
+            "lr": readout(self.lrs),
             "colors": colors,
             "classes": words,
             "blob": base64.b64encode(zlib.compress(self.classes.tobytes(), 9)).decode("ascii"),

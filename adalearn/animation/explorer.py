@@ -17,9 +17,10 @@ from adalearn.animation._figure import (
     landscape,
     listing,
     point,
+    readout,
     who,
 )
-from adalearn.animation._stage import Stage, marker_sizes, run_svg, svg_path, swatch
+from adalearn.animation._stage import Stage, marker_sizes, overlay, run_svg, svg_path, swatch
 from adalearn.animation._storage import Block, pack
 
 __all__ = ["Explorer", "explore"]
@@ -296,7 +297,7 @@ class Explorer(HtmlFigure):
                 for i, (f, stage) in enumerate(zip(self.functions, self._stages, strict=True))
             ],
             "starts": len(self._starts[0]),
-            "knobs": [{"label": k["label"], "values": [float(v) for v in k["values"]],
+            "knobs": [{"label": k["label"], "values": readout(k["values"]),
                        "index": k["index"]} for k in self.knobs],
             "rules": [],
             "blob": base64.b64encode(blob).decode("ascii"),
@@ -308,7 +309,7 @@ class Explorer(HtmlFigure):
             data["rules"].append({
                 "label": label,
                 "color": palette[label],
-                "lr": None if lrs is None else [float(v) for v in lrs],
+                "lr": None if lrs is None else readout(lrs),
                 "lr0": self.lr_index[label],
                 "knobs": self._rule_knobs(label),
                 "names": [knobs.knob_names(self.rules[label])[self.knobs[i]["kind"]]
@@ -340,7 +341,7 @@ class Explorer(HtmlFigure):
             starts.append(start)
             heads.append(head)
             crosses.append(cross)
-            rows.append(self._row(uid, len(rows), label, block, r))
+            rows.append(self._row(label, block, r))
         controls = []
         if len(self.functions) > 1:
             options = "".join(
@@ -365,20 +366,20 @@ class Explorer(HtmlFigure):
             )
         return {
             **stage.template_fields(), "alt": html.escape(landscape(self.functions[0])),
-            "overlay": "".join(lines + starts + heads), "marks": "".join(crosses),
+            "svg": overlay(stage, uid, lines + starts + heads, crosses),
             "controls": "".join(controls), "rules": "".join(rows),
             "note": html.escape(PRECOMPUTED_NOTE), "data": json_script(self._data()),
         }
 
-    def _row(self, uid, j, label, block, r):
-        """Rule j's row: its tick box and name, learning-rate slider and readouts.
+    def _row(self, label, block, r):
+        """A rule's row: its tick box and name, learning-rate slider and readouts.
 
         The tick box is named by the rule's label; the slider by the label and its own,
         "Adam lr", and it tells its value in words ("learning rate 0.1, 14 of 21").
         """
         color = plotting.colors(self.rules)[label]
         status = html.escape(self._status(block, r, np.unravel_index(r, block.shape)))
-        name = f'{swatch(color)}<span id="{uid}-rule-{j}">{html.escape(label)}</span>'
+        name = f"{swatch(color)}{html.escape(label)}"
         if len(self.rules) > 1:
             name = f'<input type="checkbox" class="adl-use" checked>{name}'
         lrs = self.lrs[label]
@@ -388,9 +389,8 @@ class Explorer(HtmlFigure):
             i = self.lr_index[label]
             place = f"{i + 1} of {len(lrs)}"
             rate = (
-                f'<label class="adl-lr-label"><span id="{uid}-lr-{j}">lr</span> '
-                f'<input type="range" class="adl-lr" min="0" max="{len(lrs) - 1}" step="1" '
-                f'value="{i}" aria-labelledby="{uid}-rule-{j} {uid}-lr-{j}" '
+                f'<label class="adl-lr-label">lr <input type="range" class="adl-lr" min="0" '
+                f'max="{len(lrs) - 1}" step="1" value="{i}" aria-label="{html.escape(label)} lr" '
                 f'aria-valuetext="learning rate {lrs[i]:.4g}, {place}"></label>'
                 f'<output class="adl-lr-value">{lrs[i]:.4g}</output>'
                 f'<span class="adl-grid">{place}</span>'

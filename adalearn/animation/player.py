@@ -14,9 +14,10 @@ from adalearn.animation._figure import (
     json_script,
     landscape,
     point,
+    readout,
     who,
 )
-from adalearn.animation._stage import Stage, marker_sizes, run_svg, svg_path, swatch
+from adalearn.animation._stage import Stage, marker_sizes, overlay, run_svg, svg_path, swatch
 
 __all__ = ["Player", "compare"]
 
@@ -195,7 +196,17 @@ class Player(HtmlFigure):
 
     def _data(self):
         def tenths(points):
-            return [None if not np.isfinite(v) else round(float(v) * 10) for v in points.ravel()]
+            """Tenths of a pixel, each point as its difference from the previous finite one
+            (short numbers); a point off the surface's window is null."""
+            out, previous = [], np.zeros(2)
+            for xy in points:
+                if not np.all(np.isfinite(xy)):
+                    out += [None, None]
+                    continue
+                now = np.round(xy * 10)
+                out += [int(v) for v in now - previous]
+                previous = now
+            return out
 
         return {
             "steps": self.steps,
@@ -205,7 +216,7 @@ class Player(HtmlFigure):
                     "label": run["label"],
                     "color": run["color"],
                     "p": tenths(run["pixels"]),
-                    "v": [float(f"{v:.4g}") for v in run["values"]],
+                    "v": readout(run["values"]),
                     "stop": run["stopped"],
                     "div": run["diverged"],
                     "who": run["who"],
@@ -238,7 +249,7 @@ class Player(HtmlFigure):
         )
         return {
             **self._stage.template_fields(), "alt": html.escape(landscape(self.fn, self.view)),
-            "overlay": "".join(lines + starts + heads), "marks": "".join(crosses),
+            "svg": overlay(self._stage, uid, lines + starts + heads, crosses),
             "steps": str(self.steps), "speeds": speeds, "legend": "".join(legend),
             "data": json_script(self._data()),
         }

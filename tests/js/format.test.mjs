@@ -1,10 +1,11 @@
-// Numbers and statuses as Python writes them: figure.js against format() and run_status.
+// Numbers and statuses as Python writes them: figure.js (and basins.js's shares) against
+// format() and run_status.
 import assert from "node:assert/strict";
 import test from "node:test";
 
 import {double, fixture, load} from "./load.mjs";
 
-const {adlFormat, adlFixed, adlRunStatus} = load("figure.js");
+const {adlFormat, adlFixed, adlRunStatus} = load("figure.js", "status.js", "basins.js");
 const cases = fixture("format.json");
 
 function mismatches(rows, write) {

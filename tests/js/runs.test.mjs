@@ -4,7 +4,7 @@ import test from "node:test";
 
 import {double, fixture, load} from "./load.mjs";
 
-const {adlInflate, adlDecodeRuns} = load("runs.js");
+const {adlInflate, adlDecodeRuns} = load("inflate.js", "runs.js");
 const cases = fixture("runs.json");
 
 // Every run as the decoder returns it, in the fixture's layout (null: not run).

@@ -62,3 +62,16 @@ function adlPaintBasins(root, data, classes) {
   slider.disabled = false;
   root.setAttribute("data-state", "ready");
 }
+
+// Python's format(v, ".<decimals>f"), for |v| · 10^(decimals + 1) below 2^53.
+function adlFixed(v, decimals) {
+  var special = adlSpecial(v);
+  if (special !== null) return special;
+  var sign = v < 0 || 1 / v < 0 ? "-" : "", x = Math.abs(v);
+  var digits = x.toFixed(decimals).replace(".", "");
+  var D = +x.toFixed(decimals + 1).replace(".", "");
+  if (x > 0 && adlHalfway(x, D, -decimals - 1)) digits = String(adlEven(D));
+  digits = digits.padStart(decimals + 1, "0");
+  var cut = digits.length - decimals;
+  return sign + digits.slice(0, cut) + (decimals ? "." + digits.slice(cut) : "");
+}

@@ -1,10 +1,21 @@
 // The player of adalearn.animation.Player: play/pause, a step slider and a speed menu draw
-// every run up to the chosen step. Iterates are stored in tenths of a CSS pixel, null where
-// a 3-D path leaves the surface's window. It never starts by itself: a reader who asks for
-// reduced motion sees no movement until pressing play.
+// every run up to the chosen step. Iterates are stored in tenths of a CSS pixel, each as its
+// difference from the previous one, null where a 3-D path leaves the surface's window. It never
+// starts by itself: a reader who asks for reduced motion sees no movement until pressing play.
 function adlPlayer(root) {
   var data = JSON.parse(root.querySelector(".adl-data").textContent);
   var T = data.steps, runs = data.runs;
+  // The iterates are stored as differences from the previous point: add them up once.
+  runs.forEach(function (r) {
+    var x = 0, y = 0;
+    for (var i = 0; i < r.p.length; i += 2) {
+      if (r.p[i] === null) continue;
+      x += r.p[i];
+      y += r.p[i + 1];
+      r.p[i] = x;
+      r.p[i + 1] = y;
+    }
+  });
   function all(sel) { return root.querySelectorAll(sel); }
   var button = root.querySelector(".adl-play"), icon = button.querySelector(".adl-icon"),
     label = button.querySelector(".adl-play-label"), slider = root.querySelector(".adl-slider"),

@@ -1,14 +1,4 @@
-// The stored runs of explorers and basin maps: inflating the page's deflated bytes, and
-// reading the runs an explorer stored (the layout of adalearn.animation._storage.pack).
-
-// The bytes of a base64 text of zlib-deflated data, as a promise of a Uint8Array.
-function adlInflate(text) {
-  var raw = atob(text), bytes = new Uint8Array(raw.length);
-  for (var i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
-  var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate"));
-  return new Response(stream).arrayBuffer().then(function (b) { return new Uint8Array(b); });
-}
-
+// The runs an explorer stored, as adalearn.animation._storage lays them out.
 // The n runs stored in `u8` with iterates quantised to 1/q pixel. Per run i: ran[i] (0 when
 // not run), div[i] (1 when it diverged), count[i] iterates (its last valid step is
 // count[i] - 1), final[i] (f there), exit[2i], exit[2i + 1] (the cross of a diverged run)
