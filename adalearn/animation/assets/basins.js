@@ -13,7 +13,7 @@ function adlPaintBasins(root, data, classes) {
   var n = data.n, cells = n * n, K = data.colors.length;
   var slider = root.querySelector(".adl-lr"), value = root.querySelector(".adl-lr-value"),
     place = root.querySelector(".adl-grid"), shares = root.querySelectorAll(".adl-share"),
-    readout = root.querySelector(".adl-readout");
+    say = adlReadout(root);
   var image = root.querySelector(".adl-map"), canvas = document.createElement("canvas");
   canvas.width = n;
   canvas.height = n;
@@ -56,7 +56,8 @@ function adlPaintBasins(root, data, classes) {
   }
   slider.addEventListener("input", function () {
     var l = parseInt(slider.value, 10);
-    readout.textContent = words(l, show(l)) + ".";
+    var percents = show(l);
+    say(function () { return words(l, percents) + "."; });
   });
   show(parseInt(slider.value, 10));
   slider.disabled = false;

@@ -25,7 +25,7 @@ function adlExplore(root, data, runs, inputs) {
   var knobInputs = all(".adl-knob-input"), knobValues = all(".adl-knob-value"),
     knobPlaces = all(".adl-knob .adl-grid");
   var fnMenu = root.querySelector(".adl-fn"), startMenu = root.querySelector(".adl-start-menu");
-  var readout = root.querySelector(".adl-readout");
+  var say = adlReadout(root);
   var firstImage = img.getAttribute("src");
   var state = {fn: 0, start: 0, knobs: data.knobs.map(function (k) { return k.index; }),
     lr: data.rules.map(function (r) { return r.lr0; }),
@@ -72,7 +72,9 @@ function adlExplore(root, data, runs, inputs) {
     return adlRunSentence(who, runs.final[i], runs.count[i] - 1, runs.div[i]);
   }
   function announce(changed) {
-    readout.textContent = changed.map(function (j) { return sentence(j) + "."; }).join(" ");
+    say(function () {
+      return changed.map(function (j) { return sentence(j) + "."; }).join(" ");
+    });
   }
   function everyRule() { return data.rules.map(function (rule, j) { return j; }); }
   function draw(j) {

@@ -55,6 +55,17 @@ function adlFormat(v) {
   return adlJoin(sign, "0", "0".repeat(-e - 1) + digits);
 }
 
+// The figure's live region, as a function say(compose): once the controls have rested for a
+// moment, the region gets the text compose() returns, so that a screen reader reads where a
+// drag ended rather than each of its steps, and a control's input does not wait for words.
+function adlReadout(root) {
+  var region = root.querySelector(".adl-readout"), timer = null;
+  return function (compose) {
+    window.clearTimeout(timer);
+    timer = window.setTimeout(function () { region.textContent = compose(); }, 200);
+  };
+}
+
 // Calls init(root) once for the figure whose id is `uid`: at once when the page runs the
 // script in place (its parent is the figure), else once the front end has inserted the
 // output (JupyterLab and the classic notebook evaluate an output's scripts apart from it).

@@ -20,7 +20,7 @@ function adlPlayer(root) {
   var button = root.querySelector(".adl-play"), icon = button.querySelector(".adl-icon"),
     label = button.querySelector(".adl-play-label"), slider = root.querySelector(".adl-slider"),
     speed = root.querySelector(".adl-speed"), counter = root.querySelector(".adl-step"),
-    readout = root.querySelector(".adl-readout");
+    say = adlReadout(root);
   var paths = all(".adl-path"), halos = all(".adl-halo"), heads = all(".adl-head"),
     crosses = all(".adl-cross"), values = all(".adl-value");
   function pathData(r, k) {
@@ -58,12 +58,14 @@ function adlPlayer(root) {
   }
   // What a screen reader announces once the picture stops changing: the step, and each run.
   function announce() {
-    var words = ["step " + step + " of " + T + "."];
-    for (var j = 0; j < runs.length; j++) {
-      var r = runs[j], k = Math.min(step, r.stop);
-      words.push(adlRunSentence(r.who, r.v[k], k, r.div && step > r.stop) + ".");
-    }
-    readout.textContent = words.join(" ");
+    say(function () {
+      var words = ["step " + step + " of " + T + "."];
+      for (var j = 0; j < runs.length; j++) {
+        var r = runs[j], k = Math.min(step, r.stop);
+        words.push(adlRunSentence(r.who, r.v[k], k, r.div && step > r.stop) + ".");
+      }
+      return words.join(" ");
+    });
   }
   function stop() {
     playing = false;
