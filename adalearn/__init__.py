@@ -7,6 +7,7 @@ Submodules load on first use, so ``import adalearn`` imports neither torch nor m
 - :mod:`adalearn.functions`: 2-D test functions with analytic gradients
 - :mod:`adalearn.trajectory`: run a rule on a function, batched over starts and hyperparameters
 - :mod:`adalearn.plotting`, :mod:`adalearn.animation`, :mod:`adalearn.widgets`: the pictures
+- :mod:`adalearn.knobs`: the hyperparameters that the sliders of explorers and playgrounds set
 - :mod:`adalearn.data`, :mod:`adalearn.training`: the book's datasets and training loop (torch)
 - :mod:`adalearn.models`: the small networks of the book's training chapters (torch)
 """
@@ -21,6 +22,7 @@ _SUBMODULES = (
     "functions",
     "trajectory",
     "plotting",
+    "knobs",
     "animation",
     "widgets",
     "data",

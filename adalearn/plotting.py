@@ -110,13 +110,16 @@ BACKGROUND_CMAP = LinearSegmentedColormap.from_list(
 #: (:func:`path`), the players and explorers of :mod:`adalearn.animation` (which turn it into
 #: CSS) and the playground: line and outline widths and marker sizes in points. A run is its
 #: line over a dark outline, a hollow circle at its start, a filled circle at its end, and,
-#: when it diverged, a cross where it left the window instead of the end circle.
+#: when it diverged, a cross where it left the window instead of the end circle. Painters that
+#: draw the cross with two strokes (the HTML figures, GIFs) give it matplotlib's "X": arms
+#: reaching ``arm · size`` from its centre along each diagonal, ``stroke · size`` wide.
 RUN_STYLE: dict[str, Any] = {
     "linewidth": 1.8,
     "outline": {"linewidth": 3.2, "color": "#1a1a1a", "alpha": 0.55},
     "start": {"marker": "o", "size": 6.0, "face": "#ffffff", "edgewidth": 1.4},
     "end": {"marker": "o", "size": 6.0, "edge": "#ffffff", "edgewidth": 0.9},
-    "diverged": {"marker": "X", "size": 10.0, "edge": "#ffffff", "edgewidth": 0.9},
+    "diverged": {"marker": "X", "size": 10.0, "edge": "#ffffff", "edgewidth": 0.9,
+                 "arm": 0.35, "stroke": 0.19},
 }
 
 #: The dark outline under every path, so light colours (yellow) read on light backgrounds.

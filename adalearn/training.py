@@ -411,10 +411,10 @@ def learning_rates(
 def optimizer_path(
     make_optimizer: Callable[[list[torch.Tensor]], torch.optim.Optimizer],
     fn: Function,
-    x0: npt.ArrayLike,
+    start: npt.ArrayLike,
     steps: int,
 ) -> np.ndarray:
-    """Run a torch optimizer on a 2-D test function from ``x0``; return the visited points.
+    """Run a torch optimizer on a 2-D test function from ``start``; return the visited points.
 
     ``make_optimizer(params)`` builds the optimizer (torch.optim's or adalearn's) for one
     float64 parameter vector, which gets ``fn.grad`` as its gradient at every step. The
@@ -422,7 +422,7 @@ def optimizer_path(
     single start, so the two can be compared entry by entry.
     """
     steps = _check_positive_int("steps", steps)
-    p = torch.tensor(np.asarray(x0, dtype=np.float64), requires_grad=True)
+    p = torch.tensor(np.asarray(start, dtype=np.float64), requires_grad=True)
     optimizer = make_optimizer([p])
     points = [p.detach().numpy().copy()]
     for _ in range(steps):

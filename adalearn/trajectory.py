@@ -9,10 +9,10 @@
     >>> traj.xs.shape, traj.values.shape
     ((51, 2), (51,))
 
-Everything is vectorized over a batch of runs. A batch comes from the start points (``x0`` of
-shape ``(N, 2)`` is N runs), from hyperparameter arrays (``SGD(lr=np.array([[0.1], [0.5]]))``
+Everything is vectorized over a batch of runs. A batch comes from the start points (``starts``
+of shape ``(N, 2)`` is N runs), from hyperparameter arrays (``SGD(lr=np.array([[0.1], [0.5]]))``
 is two runs from one start), or from both broadcast together; the batch shape is
-``rule.broadcast_shape(x0.shape)[:-1]``.
+``rule.broadcast_shape(starts.shape)[:-1]``.
 
 A run *diverges* when an iterate is not finite or leaves the ``box``. It stops there: its later
 rows are NaN, ``diverged`` marks it and ``stopped`` holds the index of its last valid iterate.
@@ -289,12 +289,12 @@ def _describe(value):
 def run(
     rule: Rule,
     fn: Function | str,
-    x0: npt.ArrayLike,
+    starts: npt.ArrayLike,
     steps: int,
     *,
     box: npt.ArrayLike | None = None,
 ) -> Trajectory:
-    """Run ``rule`` on ``fn`` for ``steps`` steps from ``x0``, batched, and record the path.
+    """Run ``rule`` on ``fn`` for ``steps`` steps from ``starts``, batched, and record the paths.
 
     Parameters
     ----------
@@ -306,8 +306,8 @@ def run(
         An object with ``grad(x)``, ``__call__(x)`` and ``bounds``, such as those of
         :mod:`adalearn.functions`, or the name of one (``"rosenbrock"``: see
         :func:`adalearn.functions.get`). ``fn.grad`` is passed to ``rule.step`` as ``grad_fn``.
-    x0 : array_like, shape (2,) or (*batch, 2)
-        The finite start point(s), inside ``box``.
+    starts : array_like, shape (2,) or (*batch, 2)
+        The finite start point, or one per run, inside ``box``.
     steps : int
         The number of steps, at least 0.
     box : array_like, shape (2, 2), optional
@@ -319,7 +319,7 @@ def run(
     -------
     Trajectory
         With ``xs`` of shape ``(steps + 1, *batch_shape, 2)`` where
-        ``batch_shape = rule.broadcast_shape(x0.shape)[:-1]``.
+        ``batch_shape = rule.broadcast_shape(starts.shape)[:-1]``.
     """
     _check_rule(rule)
     fn = _check_fn(fn)
@@ -328,19 +328,21 @@ def run(
     if steps < 0:
         raise ValueError(f"`steps` must be >= 0. Received: steps={steps!r}")
     steps = int(steps)
-    x0 = np.asarray(x0, dtype=float)
-    if x0.ndim == 0 or x0.shape[-1] != 2:
-        raise ValueError(f"`x0` must have shape (2,) or (..., 2). Received: x0.shape={x0.shape}")
-    if not np.isfinite(x0).all():
-        raise ValueError(f"`x0` must be finite. Received: x0={x0.tolist()!r}")
-    box = _default_box(fn.bounds) if box is None else _check_box(box)
-    if not _inside(x0, box).all():
+    starts = np.asarray(starts, dtype=float)
+    if starts.ndim == 0 or starts.shape[-1] != 2:
         raise ValueError(
-            f"`x0` must lie inside box={box.tolist()!r}. Received: x0={x0.tolist()!r}"
+            f"`starts` must have shape (2,) or (..., 2). Received: starts.shape={starts.shape}"
+        )
+    if not np.isfinite(starts).all():
+        raise ValueError(f"`starts` must be finite. Received: starts={starts.tolist()!r}")
+    box = _default_box(fn.bounds) if box is None else _check_box(box)
+    if not _inside(starts, box).all():
+        raise ValueError(
+            f"`starts` must lie inside box={box.tolist()!r}. Received: starts={starts.tolist()!r}"
         )
 
-    shape = _batch_shape(rule, x0.shape)
-    x = np.broadcast_to(x0, shape).copy()
+    shape = _batch_shape(rule, starts.shape)
+    x = np.broadcast_to(starts, shape).copy()
     batch_shape = shape[:-1]
     xs = np.full((steps + 1, *shape), np.nan)
     xs[0] = x

@@ -23,9 +23,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from adalearn import animation, functions, plotting, trajectory
+from adalearn import animation, functions, knobs, plotting, trajectory
 from adalearn import rules as update_rules
-from adalearn.animation import _named_rules, _scalar_knobs, _tune
 
 __all__ = ["Playground", "default_rules", "playground"]
 
@@ -98,9 +97,9 @@ class Playground:
                 f"`fn` must be a function name or a test function. Received: fn={fn!r}"
             )
         self._functions[fn.name] = fn
-        self.rules = _named_rules(default_rules() if rules is None else rules)
+        self.rules = knobs.named_rules(default_rules() if rules is None else rules)
         # Every value a slider sets must be one number: a slider shows one value.
-        self._knob_values = {label: _scalar_knobs(label, rule)
+        self._knob_values = {label: knobs.slider_values(label, rule)
                              for label, rule in self.rules.items()}
         self.colors = plotting.colors(self.rules)
         if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 2000:
@@ -130,7 +129,7 @@ class Playground:
                 spec = dict(spec)
                 value = _initial(self._knob_values, kind, spec.pop("default"))
                 self.controls[kind] = w.FloatSlider(
-                    value=value, description=animation.KNOBS[kind][0], style=wide, **spec)
+                    value=value, description=knobs.KNOBS[kind][0], style=wide, **spec)
         rows = []
         self._status = {}
         for label in self.rules:
@@ -147,8 +146,8 @@ class Playground:
                                         description="lr", readout_format=".3g",
                                         style={"description_width": "2em"})
                 self.controls[("lr", label)] = rate
-            swatch = w.HTML(f'<span style="display:inline-block;width:1.8em;height:.35em;'
-                            f'border-radius:.2em;background:{self.colors[label]}"></span>')
+            swatch = w.HTML(layout=w.Layout(width="1.8em", height=".35em", margin="auto 0"),
+                            style={"background": self.colors[label]})
             self._status[label] = w.HTML()
             rows.append(w.HBox([swatch, use, rate, self._status[label]]))
         self._message = w.HTML()
@@ -244,7 +243,7 @@ class Playground:
             if ("lr", label) in c:
                 values["lr"] = c[("lr", label)].value
             try:
-                tuned = _tune(rule, **values)
+                tuned = knobs.tune(rule, **values)
             except ValueError as err:
                 messages.append(f"{label}: {err}")
                 continue
@@ -300,11 +299,13 @@ class Playground:
         """
         if self._explorer is None:
             fn, steps, start = self._first
+            # The explorer's own grids, to count its runs per start before making them.
+            lrs, _, shared = knobs.grids(self._knob_values)
             per_start = 0
-            for values in self._knob_values.values():
-                count = 21 if "lr" in values else 1
-                for kind in animation.KNOBS:
-                    count *= 6 if kind in values else 1
+            for label, values in self._knob_values.items():
+                count = 1 if lrs[label] is None else lrs[label].size
+                for knob in shared:
+                    count *= knob["values"].size if knob["kind"] in values else 1
                 per_start += count
             starts = [tuple(map(float, start))]
             if per_start <= 150:

@@ -199,8 +199,8 @@ def slider_latency(pages):
             page = browser.new_page()
             page.route(NON_LOCAL, lambda route: route.abort())
             page.goto(path.as_uri())
-            page.wait_for_function("[...document.querySelectorAll('[data-state], [data-ready]')]"
-                                   ".every(e => e.getAttribute('data-state') !== 'loading')")
+            page.wait_for_function("[...document.querySelectorAll('[data-state]')]"
+                                   ".every(e => e.getAttribute('data-state') === 'ready')")
             page.wait_for_timeout(200)
             times = page.evaluate(SLIDER_LATENCY, [control, 60])
             page.close()

@@ -1,5 +1,6 @@
 """The Player maps iterates to the right pixels, stays self-contained, and writes GIFs."""
 
+import inspect
 import json
 import re
 
@@ -10,6 +11,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from adalearn import animation, functions, plotting, rules, trajectory
+from adalearn.animation import gif
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +70,9 @@ def test_html_is_self_contained_with_fresh_ids_and_the_paths_data(player_2d):
     data = json.loads(re.search(r'class="adl-data">(.*?)</script>', first).group(1))
     assert data["steps"] == player_2d.steps
     for run, drawn in zip(data["runs"], player_2d.runs, strict=True):
-        expected = np.round(drawn["pixels"] * 10).ravel()
-        np.testing.assert_array_equal(np.array(run["p"], dtype=float), expected)
+        # Stored as differences from the previous point, in tenths of a pixel.
+        stored = np.cumsum(np.array(run["p"], dtype=float).reshape(-1, 2), axis=0)
+        np.testing.assert_array_equal(stored, np.round(drawn["pixels"] * 10))
         assert run["stop"] == drawn["stopped"]
     page = player_2d.to_html(full_page=True)
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
@@ -114,7 +117,7 @@ def test_save_gif_writes_one_frame_per_shown_step(player_2d, tmp_path):
 
 
 def test_gif_frames_show_the_paths_growing(player_2d):
-    frames = animation._GifFrames(player_2d)
+    frames = gif.Frames(player_2d)
     first, last = np.asarray(frames.frame(0)), np.asarray(frames.frame(player_2d.steps))
     sgd = np.array([0, 0, 0])
     # SGD is drawn in black: its pixels are many more once its whole path is drawn.
@@ -135,11 +138,56 @@ def test_player_input_checks(sphere_runs):
         animation.compare(fn, runs, dpi=30).frame_steps(every=0)
 
 
-def test_still_and_animated_comparisons_take_the_same_arguments():
-    import inspect
+def test_every_figure_takes_the_function_first():
+    # The order of plotting.compare, the still figure, for the three moving ones and their
+    # classes alike.
+    firsts = {figure.__name__: list(inspect.signature(figure).parameters)[:2]
+              for figure in (plotting.compare, animation.compare, animation.Player,
+                             animation.explore, animation.Explorer, animation.basins,
+                             animation.Basins)}
+    assert firsts == {"compare": ["fn", "trajectories"], "Player": ["fn", "trajectories"],
+                      "explore": ["fn", "rules"], "Explorer": ["fn", "rules"],
+                      "basins": ["fn", "rule"], "Basins": ["fn", "rule"]}
 
-    from adalearn import plotting
 
-    still = list(inspect.signature(plotting.compare).parameters)[:2]
-    moving = list(inspect.signature(animation.compare).parameters)[:2]
-    assert still == moving == ["fn", "trajectories"]
+def test_a_start_point_has_one_name_in_the_whole_api():
+    # "start" where one point is meant, "starts" where a batch of them may be.
+    from adalearn import knobs, training, widgets
+
+    names = {}
+    for module in (trajectory, plotting, animation, knobs, widgets, training, functions):
+        for name in getattr(module, "__all__", dir(module)):
+            member = getattr(module, name)
+            if callable(member) and not name.startswith("_"):
+                try:
+                    parameters = inspect.signature(member).parameters
+                except (TypeError, ValueError):
+                    continue
+                for parameter in parameters:
+                    if parameter in ("x0", "start", "starts", "start_point", "initial"):
+                        names[f"{module.__name__}.{name}"] = parameter
+    assert {names["adalearn.trajectory.run"], names["adalearn.animation.Explorer"]} == {"starts"}
+    assert names["adalearn.widgets.playground"] == names["adalearn.training.optimizer_path"] == (
+        "start")
+    assert set(names.values()) == {"start", "starts"}, names
+
+
+def test_a_function_may_be_given_by_name(sphere_runs, player_2d):
+    fn, runs = sphere_runs
+    by_name = animation.compare("Sphere", runs, dpi=60, density=1)
+    assert type(by_name.fn) is type(fn) and by_name.fn.bounds == fn.bounds
+    for run, named in zip(player_2d.runs, by_name.runs, strict=True):
+        np.testing.assert_array_equal(run["pixels"], named["pixels"])
+    explorer = animation.explore(["sphere", functions.get("cubic")], {"GD": rules.SGD(lr=0.1)},
+                                 steps=5, dpi=30, density=1)
+    assert [f.name for f in explorer.functions] == ["sphere", "cubic"]
+    assert animation.basins("himmelblau", rules.SGD(lr=0.01), lr=[0.01], resolution=4,
+                            steps=5, dpi=30, density=1).fn.name == "himmelblau"
+    with pytest.raises(ValueError, match=r"^`fn` must be a test function or one of the names "
+                       r"sphere, cubic, .* Received: fn='spere'$"):
+        animation.compare("spere", runs)
+    with pytest.raises(TypeError, match=r"^`fn` must be a test function .* Received: fn=3$"):
+        animation.Player(3, runs)
+    # The old order, trajectories first, names the argument that is wrong.
+    with pytest.raises(TypeError, match=r"^`fn` must be a test function .* Received: fn=\{"):
+        animation.Player(runs, fn)

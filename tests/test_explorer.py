@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from adalearn import animation, functions, rules, trajectory
+from adalearn import animation, functions, knobs, rules, trajectory
 
 SPHERE = functions.get("sphere")
 CUBIC = functions.get("cubic")
@@ -39,7 +39,7 @@ def read_signed(data, pos):
 
 
 def page_data(page, root="adalearn-explorer"):
-    assert page.startswith(f'<div class="{root}"')
+    assert page.startswith(f'<div class="{root} ')
     return json.loads(re.search(r'class="adl-data">(.*?)</script>', page, re.S).group(1))
 
 
@@ -164,9 +164,9 @@ def test_one_batched_run_per_rule_and_function(monkeypatch):
     calls = []
     original = trajectory.run
 
-    def counting(rule, fn, x0, steps, **kwargs):
-        calls.append(rule.broadcast_shape(np.shape(x0)))
-        return original(rule, fn, x0, steps, **kwargs)
+    def counting(rule, fn, starts, steps, **kwargs):
+        calls.append(rule.broadcast_shape(np.shape(starts)))
+        return original(rule, fn, starts, steps, **kwargs)
 
     monkeypatch.setattr(trajectory, "run", counting)
     animation.explore([SPHERE, CUBIC], {"GD": rules.SGD(lr=0.1),
@@ -303,7 +303,7 @@ def test_explorer_input_checks():
     with pytest.raises(ValueError, match=r"^`starts` must be finite points"):
         animation.explore(SPHERE, gd, starts=[(1.0, np.nan)])
     with pytest.raises(ValueError, match=r"^`lr` must be a positive number\. Received: lr=0$"):
-        animation.lr_grid(0)
+        knobs.lr_grid(0)
 
 
 @pytest.fixture(scope="module")

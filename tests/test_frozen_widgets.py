@@ -82,7 +82,7 @@ def test_each_playground_cell_shows_an_explorer(html):
         if not cells:
             continue
         shown = page_of(html, notebook).read_text(encoding="utf-8").count(
-            '<div class="adalearn-explorer"')
+            '<div class="adalearn-explorer ')
         if shown < cells:
             missing[notebook.name] = f"{cells} playground cells, {shown} explorers"
     assert not missing, missing

@@ -1,8 +1,9 @@
 """The package builds into distributions an index accepts, and its wheel works without torch.
 
 The slow test builds the sdist and the wheel as the release workflow does, checks them with
-twine, installs the wheel into a clean virtual environment that has no torch, and runs the
-numpy part of the README's example there.
+twine, checks that both carry the figures' browser code (``adalearn/animation/assets``),
+installs the wheel into a clean virtual environment that has no torch, and runs the numpy part
+of the README's example there, and a player, an explorer and a basin map.
 """
 
 import os
@@ -25,6 +26,8 @@ from packaging.version import Version
 import adalearn
 
 ROOT = Path(__file__).resolve().parents[1]
+# The figures' scripts, styles and templates, which adalearn.animation reads at run time.
+ASSETS = sorted(path.name for path in (ROOT / "adalearn" / "animation" / "assets").iterdir())
 
 # Local state that is not part of the source: copying it would be slow (node_modules alone is
 # hundreds of megabytes), and a stale build/ directory would put deleted modules into the wheel.
@@ -87,13 +90,25 @@ CHECK = textwrap.dedent(
     """
 )
 
-# Run after the README's numpy part, in the same interpreter.
+# Run after the README's numpy part, in the same interpreter: the figures render from the
+# installed package data, each with its script.
 AFTER_README = textwrap.dedent(
     """
     import sys
 
     assert "torch" not in sys.modules, "the README's numpy part imported torch"
     assert set(runs) == {"Adam", "Momentum", "a sweep"}, sorted(runs)
+    pages = {
+        "adlPlayer": animation.compare(fn, {"Adam": runs["Adam"]}, dpi=40, density=1),
+        "adlExplorer": animation.explore(fn, {"Adam": rules.Adam(lr=0.05)}, steps=5, dpi=40,
+                                         density=1),
+        "adlBasins": animation.basins("himmelblau", rules.SGD(lr=0.01), resolution=4,
+                                      steps=5, lr=[0.01], dpi=40, density=1),
+    }
+    for start, figure in pages.items():
+        page = figure.to_html()
+        assert f"function {start}(root)" in page and f", {start});" in page, start
+        assert "function adlFormat(v)" in page and "<style>.adl-figure{" in page, start
     print("ok")
     """
 )
@@ -217,6 +232,13 @@ def test_the_wheel_passes_twine_and_runs_the_readme_example_without_torch(tmp_pa
     assert built.returncode == 0, (built.stdout + built.stderr)[-4000:]
     (wheel,) = dist.glob(f"adalearn-{adalearn.__version__}-py3-none-any.whl")
     (sdist,) = dist.glob(f"adalearn-{adalearn.__version__}.tar.gz")
+    with zipfile.ZipFile(wheel) as archive:
+        in_wheel = {name.rsplit("/", 1)[1] for name in archive.namelist()
+                    if name.startswith("adalearn/animation/assets/")}
+    with tarfile.open(sdist) as archive:
+        in_sdist = {name.rsplit("/", 1)[1] for name in archive.getnames()
+                    if "/adalearn/animation/assets/" in name}
+    assert sorted(in_wheel) == ASSETS and sorted(in_sdist) == ASSETS, (in_wheel, in_sdist)
 
     twine = [sys.executable, "-m", "twine", "check", "--strict", str(wheel), str(sdist)]
     checked = run(twine, tmp_path, env, timeout=120)

@@ -212,10 +212,11 @@ def test_zero_steps_records_the_start():
         ({"steps": -1}, ValueError, "steps=-1"),
         ({"steps": 2.5}, TypeError, "steps=2.5"),
         ({"steps": True}, TypeError, "steps=True"),
-        ({"x0": (1.0, 2.0, 3.0)}, ValueError, r"`x0` must have shape .*Received: x0.shape=\(3,\)"),
-        ({"x0": 1.0}, ValueError, r"`x0` must have shape .*Received: x0.shape=\(\)"),
-        ({"x0": [[1.0, np.nan]]}, ValueError, "`x0` must be finite. Received: x0="),
-        ({"x0": (1e4, 0.0)}, ValueError, "`x0` must lie inside box"),
+        ({"starts": (1.0, 2.0, 3.0)}, ValueError,
+         r"`starts` must have shape .*Received: starts.shape=\(3,\)"),
+        ({"starts": 1.0}, ValueError, r"`starts` must have shape .*Received: starts.shape=\(\)"),
+        ({"starts": [[1.0, np.nan]]}, ValueError, "`starts` must be finite. Received: starts="),
+        ({"starts": (1e4, 0.0)}, ValueError, "`starts` must lie inside box"),
         ({"box": (-1.0, 1.0)}, ValueError, r"`box` must have shape \(2, 2\).*of shape \(2,\)"),
         ({"box": ((1.0, -1.0), (-1.0, 1.0))}, ValueError, "min < max"),
         ({"box": ((0.0, 1.0), (np.nan, 1.0))}, ValueError, "min < max"),
@@ -223,6 +224,6 @@ def test_zero_steps_records_the_start():
     ],
 )
 def test_bad_input_raises(kwargs, error, message):
-    arguments = {"x0": (0.5, 0.5), "steps": 5} | kwargs
+    arguments = {"starts": (0.5, 0.5), "steps": 5} | kwargs
     with pytest.raises(error, match=message):
         run(rules.SGD(lr=0.1), functions.Sphere(), **arguments)

@@ -95,7 +95,7 @@ def test_static_display_is_the_explorer_of_the_same_settings(pg):
     # A live Jupyter draws the widget; a page without a kernel shows the explorer.
     assert "application/vnd.jupyter.widget-view+json" in bundle
     page = bundle["text/html"]
-    assert page.startswith('<div class="adalearn-explorer"')
+    assert page.startswith('<div class="adalearn-explorer ')
     explorer = pg.explorer()
     assert list(explorer.rules) == list(pg.rules) and explorer.steps == 60
     for label, rule in pg.rules.items():
@@ -104,6 +104,23 @@ def test_static_display_is_the_explorer_of_the_same_settings(pg):
         assert lrs[explorer.lr_index[label]] == pytest.approx(rule.lr, rel=1e-12)
         assert len(lrs) >= 20 and np.all(np.diff(np.log(lrs)) > 0)
     assert pg.explorer() is explorer  # built once
+
+
+@pytest.mark.parametrize("rule_set", [
+    {"GD": rules.SGD(lr=0.1), "Momentum": rules.SGD(lr=0.01, momentum=0.9)},
+    {"GD": rules.SGD(lr=0.1), "RMSprop": rules.RMSprop(lr=0.01, alpha=0.9)},
+    {"Momentum": rules.SGD(lr=0.01, momentum=0.9), "RMSprop": rules.RMSprop(lr=0.01, alpha=0.9)},
+    # 21 + 21 + 21·5 = 147 runs: α has five grid values, not the six of β.
+    {"GD": rules.SGD(lr=0.1), "GD, lr 0.2": rules.SGD(lr=0.2),
+     "RMSprop": rules.RMSprop(lr=0.01, alpha=0.9)},
+])
+def test_the_start_menu_is_offered_exactly_when_the_grid_is_small(rule_set):
+    # Mirrored starts when the explorer stores at most 150 runs per start: counted from its
+    # own grids, so the count is the explorer's.
+    explorer = widgets.playground("cubic", rule_set, steps=5).explorer()
+    starts = explorer._starts[0]
+    assert explorer.runs % len(starts) == 0
+    assert (len(starts) == 3) == (explorer.runs // len(starts) <= 150), explorer.runs
 
 
 class _NoRate(rules.Rule):
