@@ -471,7 +471,7 @@ class RMSprop(Rule):
     ``step``, ``square_avg`` (:math:`v`), ``momentum_buffer`` (:math:`b`, with momentum) and
     ``grad_avg`` (:math:`\bar g`, centered).
 
-    Conventions: torch.optim adds ``eps`` outside the root. Lasagne and the course lab use
+    Conventions: torch.optim adds ``eps`` outside the root. Lasagne and many course notes use
     :math:`g / \sqrt{v + \epsilon}`: ``RMSprop(eps=0, eps_root=ε)``. Graves (2013) writes the
     centered variant with the momentum in Sutskever's form,
     :math:`u_t = \beta u_{t-1} - \eta g_t / \sqrt{v_t - \bar g_t^2 + \epsilon}`, which is
@@ -604,8 +604,8 @@ class Adam(Rule):
     :math:`(1 - \eta\lambda)` before the step (decoupled weight decay).
 
     Conventions: bias correction divides by :math:`1 - \beta^t` with :math:`t` counted from 1.
-    torch.optim and the paper add ``eps`` outside the root (``eps_root = 0``); the course lab
-    writes :math:`\sqrt{\hat v_t + \epsilon}`, i.e. ``Adam(eps=0, eps_root=ε)``. Lasagne and
+    torch.optim and the paper add ``eps`` outside the root (``eps_root = 0``); many course
+    notes write :math:`\sqrt{\hat v_t + \epsilon}`, i.e. ``Adam(eps=0, eps_root=ε)``. Lasagne and
     the paper's "efficient version" add :math:`\hat\epsilon` to :math:`\sqrt{v_t}` before bias
     correction, which is ``eps = ε̂ / sqrt(1 - β₂ᵗ)``, a different epsilon at every step.
     Keras-style code sometimes writes the rates as :math:`1 - \beta` (``b1 = 0.1``).
