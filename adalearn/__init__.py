@@ -9,6 +9,7 @@ Submodules load on first use, so ``import adalearn`` imports neither torch nor m
 - :mod:`adalearn.plotting`, :mod:`adalearn.animation`, :mod:`adalearn.widgets`: the pictures
 - :mod:`adalearn.data`, :mod:`adalearn.training`: the book's datasets and training loop (torch)
 - :mod:`adalearn.models`: the small networks of the book's training chapters (torch)
+- :mod:`adalearn.parametrization`: μP's per-layer initialisation and learning rates (torch)
 """
 
 import importlib
@@ -26,6 +27,7 @@ _SUBMODULES = (
     "data",
     "training",
     "models",
+    "parametrization",
 )
 
 __all__ = [*_SUBMODULES, "__version__"]
