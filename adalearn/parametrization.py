@@ -4,8 +4,10 @@ A *parametrization* is a rule for how each layer's initial scale, forward multip
 learning rate change when a network is made wider. The standard parametrization (SP) is
 torch's default: every weight matrix is initialised with variance proportional to
 :math:`1/\text{fan-in}` and one learning rate serves every layer. The maximal update
-parametrization, μP (Yang et al., 2022), changes three layers' worth of rules so that the
-best hyperparameters of a narrow network are also the best of a wide one.
+parametrization, μP (Yang et al., 2022), gives the hidden weights learning rates that shrink
+with the fan-in and the readout a multiplier that does, so that every layer's update changes
+its output by the same amount at every width, and the best hyperparameters of a narrow network
+stay the best of a wide one.
 
 Each parameter has a role, read from how its shape differs from the same parameter of a
 *base* network (the network at the width where its hyperparameters were tuned): a dimension
