@@ -10,6 +10,7 @@ Submodules load on first use, so ``import adalearn`` imports neither torch nor m
 - :mod:`adalearn.knobs`: the hyperparameters that the sliders of explorers and playgrounds set
 - :mod:`adalearn.data`, :mod:`adalearn.training`: the book's datasets and training loop (torch)
 - :mod:`adalearn.models`: the small networks of the book's training chapters (torch)
+- :mod:`adalearn.parametrization`: μP's per-layer initialisation and learning rates (torch)
 """
 
 import importlib
@@ -28,6 +29,7 @@ _SUBMODULES = (
     "data",
     "training",
     "models",
+    "parametrization",
 )
 
 __all__ = [*_SUBMODULES, "__version__"]
