@@ -914,7 +914,8 @@ class LBFGS(_NamedOptimizer):
             return float(closure()), self._flat_grad()
 
         x, new_state = rule.step(x, self._flat_grad(), {**rule.init(x), **state},
-                                 value=float(loss), value_and_grad=value_and_grad)
+                                 value=float(loss), value_and_grad=value_and_grad,
+                                 pieces=[p.numel() for p in params])
         self._set(x)
         state.update(new_state)
         return loss

@@ -1894,19 +1894,36 @@ def _cubic_minimum(x1, f1, g1, x2, f2, g2, bounds=None):
     return min(max(point, low), high)
 
 
+def _move(x, d, t, pieces=None):
+    """``x + t d``, computed piece by piece when ``pieces`` gives the sizes ``x`` is made of.
+
+    torch.optim's L-BFGS adds the step to each parameter on its own; in bfloat16 and float16
+    an element's rounding depends on where it sits in the tensor being added to, so the pieces
+    are added as the parameters are.
+    """
+    if pieces is None or len(pieces) < 2:
+        return add(x, d, t)
+    parts, start = [], 0
+    for n in pieces:
+        parts.append(add(x[start : start + n], d[start : start + n], t))
+        start += n
+    return namespace(x).concatenate(parts)
+
+
 def _strong_wolfe(value_and_grad, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1e-9,
-                  max_ls=25):
+                  max_ls=25, move=_move):
     """A step length along ``d`` from ``x`` that satisfies the strong Wolfe conditions.
 
     Nocedal and Wright's algorithms 3.5 (bracketing) and 3.6 (zoom), with cubic interpolation,
     as torch.optim's L-BFGS runs them (after minFunc): at most ``max_ls`` evaluations beyond
     the first, sufficient decrease with ``c1``, curvature with ``c2``. ``f``, ``g`` and ``gtd``
-    are the value, gradient and slope at ``t = 0``. Returns the value and gradient at the step
-    found, the step, and the number of evaluations.
+    are the value, gradient and slope at ``t = 0``; ``move(x, d, t)`` is the point at step
+    ``t``. Returns the value and gradient at the step found, the step, and the number of
+    evaluations.
     """
     d_norm = namespace(d).abs(d).max()
     g = copy(g)
-    f_new, g_new = value_and_grad(add(x, d, t))
+    f_new, g_new = value_and_grad(move(x, d, t))
     evaluations = 1
     gtd_new = _dot(g_new, d)
 
@@ -1929,7 +1946,7 @@ def _strong_wolfe(value_and_grad, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance
                               bounds=(t + 0.01 * (t - t_prev), t * 10))
         t_prev, f_prev, g_prev, gtd_prev = t, f_new, copy(g_new), gtd_new
         t = step
-        f_new, g_new = value_and_grad(add(x, d, t))
+        f_new, g_new = value_and_grad(move(x, d, t))
         evaluations += 1
         gtd_new = _dot(g_new, d)
         ls_iter += 1
@@ -1954,7 +1971,7 @@ def _strong_wolfe(value_and_grad, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance
                 insufficient = True
         else:
             insufficient = False
-        f_new, g_new = value_and_grad(add(x, d, t))
+        f_new, g_new = value_and_grad(move(x, d, t))
         evaluations += 1
         gtd_new = _dot(g_new, d)
         ls_iter += 1
@@ -2000,7 +2017,10 @@ class LBFGS(Rule):
 
     Calling it. Beyond the gradient ``g`` at ``x``, L-BFGS needs values and more gradients:
     ``step(x, g, state, value=f(x), value_and_grad=fn)``, where ``fn(x)`` returns the pair
-    ``(f(x), ∇f(x))`` (``grad_fn`` is not used). ``value_and_grad`` is required unless
+    ``(f(x), ∇f(x))`` (``grad_fn`` is not used). When ``x`` is several arrays flattened and
+    concatenated, ``pieces`` (their sizes) makes each move :math:`x + t d` piece by piece, as
+    torch.optim adds to each parameter (in bfloat16 and float16 the rounding of an element
+    depends on where it sits in the array added to). ``value_and_grad`` is required unless
     ``max_iter=1`` and there is no line search; that configuration takes exactly one gradient
     per step, as every other rule does, and is the stochastic L-BFGS of a training loop.
     :class:`adalearn.optim.LBFGS` passes a function that sets the parameters and calls the
@@ -2078,7 +2098,7 @@ class LBFGS(Rule):
             r = add(r, old_stps[i], a[i] - b)
         return r, {"old_dirs": old_dirs, "old_stps": old_stps, "ro": ro, "H_diag": scale}
 
-    def step(self, x, g, state, grad_fn=None, *, value=None, value_and_grad=None):
+    def step(self, x, g, state, grad_fn=None, *, value=None, value_and_grad=None, pieces=None):
         g = _prepare(self, x, g)
         if (value is None or value_and_grad is None) and (
             self.max_iter > 1 or self.line_search_fn is not None
@@ -2113,13 +2133,14 @@ class LBFGS(Rule):
                 break
             more = 0
             if self.line_search_fn is not None:
-                loss, g, t, more = _strong_wolfe(value_and_grad, x, t, d, loss, g, gtd,
-                                                 max_ls=self.max_eval - evaluations)
+                loss, g, t, more = _strong_wolfe(
+                    value_and_grad, x, t, d, loss, g, gtd, max_ls=self.max_eval - evaluations,
+                    move=lambda x, d, t: _move(x, d, t, pieces))
                 state["t"] = t
-                x = add(x, d, t)
+                x = _move(x, d, t, pieces)
                 converged = abs_(g).max() <= self.tolerance_grad
             else:
-                x = add(x, d, t)
+                x = _move(x, d, t, pieces)
                 converged = False
                 if n_iter != self.max_iter:
                     # Not after the last iteration: the next step evaluates there anyway.
