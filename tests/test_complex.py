@@ -5,7 +5,8 @@ torch.optim steps a complex parameter as its real and imaginary parts
 Adadelta's update, L2 weight decay in most); adalearn's namesakes give its numbers bit for
 bit, eager, and with ``compile=True`` to float32's precision. The optimizers torch refuses
 complex parameters for raise its error. The cases come from torch's own optimizer database:
-each configuration it runs, for every optimizer it marks ``supports_complex``.
+each configuration it runs, for every optimizer it marks ``supports_complex``. LBFGS, which
+steps with a closure, minimises a weighted distance to random targets.
 """
 
 import pytest
