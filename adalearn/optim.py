@@ -51,7 +51,7 @@ try:
 except ModuleNotFoundError as error:
     raise torch_missing(__name__, error) from error
 
-from adalearn import _engine, rules
+from adalearn import _engine, _torch_internals, rules
 
 __all__ = [
     "RuleOptimizer",
@@ -963,7 +963,7 @@ class _PerGroupCount:
     def _compiled(self, index, rule, p, state, *decisions):
         """``rule.update`` compiled, with the group's learning rate as a tensor input."""
         if getattr(self, "_compiled_update", None) is None:
-            self._compiled_update = _engine._compile(_matrix_update)
+            self._compiled_update = _torch_internals.compile(_matrix_update)
         return self._compiled_update(self._engine.prepare(index, rule), p.detach(), p.grad,
                                      {k: v for k, v in state.items() if k != "step"}, *decisions)
 
