@@ -202,7 +202,9 @@ class Rule:
     A rule that needs the whole of a matrix for part of its step (Muon's orthogonalisation)
     may define ``step_shard(x, g, state, whole)``: the step of one shard of the matrix (rows of
     ``x``, ``g`` and of the state arrays shaped like ``x``), where ``whole`` is a
-    :class:`Shards` that gathers what must be whole and gives back this shard's rows. Then
+    :class:`Shards` that gathers what must be whole and gives back this shard's rows; state
+    that every process keeps whole (Shampoo's factors) it returns through
+    ``whole.replicated``. Then
     :class:`adalearn.optim.RuleOptimizer` runs it on the local rows of a sharded (FSDP2)
     parameter and communicates only what ``step_shard`` gathers; any other rule that is not
     elementwise is given the whole parameter, gradient and state, gathered.
@@ -255,9 +257,11 @@ class Shards:
 
     ``shape`` is the whole matrix's shape. ``gather(t)`` returns the whole matrix of which
     ``t`` holds this process's rows; ``local(t)`` returns this process's rows of a whole
-    matrix ``t``. This base class is the unsharded case, where the rows are the whole:
-    ``Shards(x.shape)`` leaves every array as it is. :class:`adalearn.optim.RuleOptimizer`
-    hands ``step_shard`` a subclass that gathers over the processes of a sharded parameter.
+    matrix ``t``; ``replicated(t)`` marks a state array that every process holds whole, the
+    same on each, so that it is stored as such. This base class is the unsharded case, where
+    the rows are the whole: ``Shards(x.shape)`` leaves every array as it is.
+    :class:`adalearn.optim.RuleOptimizer` hands ``step_shard`` a subclass that gathers over
+    the processes of a sharded parameter.
     """
 
     def __init__(self, shape):
@@ -267,6 +271,9 @@ class Shards:
         return t
 
     def local(self, t):
+        return t
+
+    def replicated(self, t):
         return t
 
 
@@ -2295,8 +2302,18 @@ class Shampoo(Rule):
         return state
 
     def step(self, x, g, state, grad_fn=None):
+        return self.step_shard(x, g, state, Shards(x.shape))
+
+    def step_shard(self, x, g, state, whole):
+        """The step of some rows of a tensor (see :class:`Shards`); all of it, unsharded.
+
+        The momentum and the weight decay are elementwise and run on the rows; the gradient
+        they give is gathered whole, once, and every process updates the factors and their
+        roots, the same on each (they are kept whole: replicated), preconditions the whole
+        gradient and keeps its rows, as the parameter's step and the momentum buffer.
+        """
         t = state["step"] + 1
-        x, new = self.update(x, g, state, refresh=t % self.preconditioning_compute_steps == 0)
+        x, new = self._update(x, g, state, t % self.preconditioning_compute_steps == 0, whole)
         return x, {"step": t, **new}
 
     def update(self, x, g, state, refresh):
@@ -2305,6 +2322,9 @@ class Shampoo(Rule):
         ``step`` decides it from the count; :class:`adalearn.optim.Shampoo` compiles this
         method with ``compile=True``.
         """
+        return self._update(x, g, state, refresh, Shards(x.shape))
+
+    def _update(self, x, g, state, refresh, whole):
         _reject_complex_matrix(self, x)
         first = g
         g = _prepare(self, x, g)
@@ -2317,21 +2337,23 @@ class Shampoo(Rule):
                 x = x * (1.0 - self.weight_decay * (1.0 if self.fixed_decay else self.lr))
             else:
                 g = add(g, x, self.weight_decay)
+        g = whole.gather(g)
         shape, order = g.shape, len(g.shape)
         statistics = g
         for i, n in enumerate(shape):
             unfolded = _unfold(statistics, i)
-            factor = new[f"pre_cond_{i}"] = _addmm(state[f"pre_cond_{i}"], unfolded, unfolded.T)
+            factor = _addmm(state[f"pre_cond_{i}"], unfolded, unfolded.T)
+            new[f"pre_cond_{i}"] = whole.replicated(factor)
             root = state[f"inv_pre_cond_{i}"]
             if refresh:
                 root = _inverse_root(factor, 2 * order)
-            new[f"inv_pre_cond_{i}"] = root
+            new[f"inv_pre_cond_{i}"] = whole.replicated(root)
             # Dimension i to the front, multiplied from the left (the last from the right).
             g = _swap(g, 0, i)
             swapped = g.shape
             g = g.reshape(n, -1)
             g = (g.T @ root).reshape(shape) if i == order - 1 else (root @ g).reshape(swapped)
-        new["momentum_buffer"] = g
+        g = new["momentum_buffer"] = whole.local(g)
         return add(x, g, -self.lr), new
 
 
@@ -2570,16 +2592,32 @@ class SOAP(Rule):
         return new, self._unmerge(merged, second)
 
     def step(self, x, g, state, grad_fn=None):
+        return self.step_shard(x, g, state, Shards(x.shape))
+
+    def step_shard(self, x, g, state, whole):
+        """The step of some rows of a tensor (see :class:`Shards`); all of it, unsharded.
+
+        The gradient is gathered whole, once; every process keeps the moments, the factors
+        and their bases whole (replicated), updates them, the same on each, and keeps its rows
+        of the update, for the parameter's step and weight decay.
+        """
         count = state["step"]
         refresh = count > 0 and count % state["precondition_frequency"] == 0
+        _reject_complex_matrix(self, x)
+        g = whole.gather(_prepare(self, x, g))
         if state["Q"] is None:
-            _reject_complex_matrix(self, x)
-            factors, bases, second = self._update_factors(_prepare(self, x, g), state, refresh)
+            factors, bases, second = self._update_factors(g, state, refresh)
             state = {**state, "GG": factors, "Q": bases, "exp_avg_sq": second}
             if count == 0:  # the first step only starts the factors and the bases
-                return x, {**state, "step": 1}
-        x, new = self.update(x, g, state, self.step_size(count), refresh)
-        return x, {**new, "step": count + 1}
+                return x, self._kept(state, whole, step=1)
+        x, new = self._update(x, g, state, self.step_size(count), refresh, whole)
+        return x, self._kept(new, whole, step=count + 1)
+
+    @staticmethod
+    def _kept(state, whole, step):
+        """``state`` with its count, the moments marked as held whole by every process."""
+        moments = {key: whole.replicated(state[key]) for key in ("exp_avg", "exp_avg_sq")}
+        return {**state, **moments, "step": step}
 
     def step_size(self, count):
         r""":math:`\eta \sqrt{1 - \beta_2^k} / (1 - \beta_1^k)` after :math:`k` = ``count``
@@ -2597,7 +2635,10 @@ class SOAP(Rule):
         method with ``compile=True``.
         """
         _reject_complex_matrix(self, x)
-        g = _prepare(self, x, g)
+        return self._update(x, _prepare(self, x, g), state, step_size, refresh, Shards(x.shape))
+
+    def _update(self, x, g, state, step_size, refresh, whole):
+        """:meth:`update` of this process's rows of ``x``, from the whole gradient ``g``."""
         xp = namespace(x, g)
         beta1, beta2 = self.betas
         bases = state["Q"]
@@ -2607,7 +2648,7 @@ class SOAP(Rule):
         update = self.project(self.project(m, bases) / (xp.sqrt(v) + self.eps), bases, back=True)
         if self.normalize_gradient:
             update = update / (xp.sqrt(xp.mean(update * update)) + self.eps)
-        x = add(x, update, -step_size)
+        x = add(x, whole.local(update), -step_size)
         if _any_nonzero(self.weight_decay):
             x = x * (1.0 - self.weight_decay * self.lr)
         factors, bases, second = self._update_factors(g, {**state, "exp_avg_sq": v}, refresh)
