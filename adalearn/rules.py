@@ -202,9 +202,10 @@ class Rule:
     A rule that needs the whole of a matrix for part of its step (Muon's orthogonalisation)
     may define ``step_shard(x, g, state, whole)``: the step of one shard of the matrix (rows of
     ``x``, ``g`` and of the state arrays shaped like ``x``), where ``whole`` is a
-    :class:`Shards` that gathers what must be whole and gives back this shard's rows; state
+    :class:`Shards` that gathers what must be whole and gives back this shard's rows. State
     that every process keeps whole (Shampoo's factors) it returns through
-    ``whole.replicated``. Then
+    ``whole.replicated``; ``init_shard(x, whole)``, where the rule defines it, is the state
+    before the first step of rows ``x`` (otherwise ``init(x)``). Then
     :class:`adalearn.optim.RuleOptimizer` runs it on the local rows of a sharded (FSDP2)
     parameter and communicates only what ``step_shard`` gathers; any other rule that is not
     elementwise is given the whole parameter, gradient and state, gathered.
@@ -2293,10 +2294,14 @@ class Shampoo(Rule):
         _check_flag("maximize", self.maximize)
 
     def init(self, x):
+        return self.init_shard(x, Shards(x.shape))
+
+    def init_shard(self, x, whole):
+        """The state of rows ``x`` of a tensor (see :class:`Shards`): factors of the whole."""
         state = {"step": 0}
         if _any_nonzero(self.momentum):
             state["momentum_buffer"] = None  # the first gradient, at the first step
-        for i, n in enumerate(x.shape):
+        for i, n in enumerate(whole.shape):
             state[f"pre_cond_{i}"] = _eye(x, n) * self.matrix_eps
             state[f"inv_pre_cond_{i}"] = zeros_like(_eye(x, n))
         return state
@@ -2537,6 +2542,12 @@ class SOAP(Rule):
         if x.ndim == 1:
             return [self.precondition_1d and x.shape[0] <= self.max_precondition_dim]
         return [n <= self.max_precondition_dim for n in self._merge(x).shape]
+
+    def init_shard(self, x, whole):
+        """The state of rows ``x`` of a tensor (see :class:`Shards`): the whole tensor's."""
+        if is_tensor(x):
+            return self.init(x.new_zeros(whole.shape))
+        return self.init(np.zeros(whole.shape, dtype=x.dtype))
 
     def init(self, x):
         factors = []
