@@ -125,6 +125,18 @@ def rule_tensor(t, rule, like=None):
     return t
 
 
+def initial_state(rule, x, whole=False):
+    """The rule's state before the first step of parameter ``x`` (detached), as the rule sees
+    it: for the whole tensor gathered (``whole``), for this process's rows of a sharded one
+    where the rule says how (``init_shard``), and otherwise for :func:`rule_tensor`.
+    """
+    if whole:
+        return rule.init(x.full_tensor())
+    if is_sharded(x) and hasattr(rule, "init_shard"):
+        return rule.init_shard(x.to_local(), _Rows(x))
+    return rule.init(rule_tensor(x, rule))
+
+
 def stored_tensor(value, p):
     """A rule's state tensor ``value`` in the form the optimizer keeps it for parameter ``p``.
 
@@ -177,6 +189,11 @@ class _Rows(rules.Shards):
 
         return distribute_tensor(t, self.mesh, self.placements, src_data_rank=None).to_local()
 
+    def replicated(self, t):
+        from torch.distributed.tensor import DTensor, Replicate
+
+        return DTensor.from_local(t, self.mesh, [Replicate()] * self.mesh.ndim, run_check=False)
+
 
 def _contiguous_stride(shape):
     stride, strides = 1, []
@@ -189,17 +206,18 @@ def _contiguous_stride(shape):
 def step_whole(rule, p, g, state, grad_fn=None):
     """One step of a rule that mixes coordinates, on a sharded parameter ``p``.
 
-    A rule with ``step_shard`` (Muon) runs on this process's rows of ``p``, of the gradient
-    ``g`` and of ``state`` and gathers only what it needs whole. Any other (Adafactor, a
-    reader's rule) is given the whole parameter and gradient, gathered, with ``state``
-    already whole; each process computes the same step and keeps its rows. Returns the new
-    rows of ``p`` and the new state, whose tensors are DTensors: sharded as ``p`` when shaped
-    like it, replicated otherwise (every process holds them whole).
+    A rule with ``step_shard`` (Muon, Shampoo, SOAP) runs on this process's rows of ``p``, of
+    the gradient ``g`` and of ``state`` and gathers only what it needs whole. Any other
+    (Adafactor, a reader's rule) is given the whole parameter and gradient, gathered, with
+    ``state`` already whole; each process computes the same step and keeps its rows. Returns
+    the new rows of ``p`` and the new state, whose tensors are DTensors: sharded as ``p``
+    when they are its rows, replicated when every process holds them whole.
 
     Communication per step, for a matrix of A x B elements sharded over P processes: with
     ``step_shard``, what it gathers (Muon: one all-gather of its direction in bfloat16, of
-    which each process receives (P - 1) / P of the 2AB bytes); otherwise one all-gather each
-    of the parameter, the gradient and every state tensor sharded like the parameter
+    which each process receives (P - 1) / P of the 2AB bytes; Shampoo and SOAP: one
+    all-gather of the gradient in the parameter's dtype); otherwise one all-gather each of
+    the parameter, the gradient and every state tensor sharded like the parameter
     (Adafactor: two, as its factored moments are replicated). Taking a process's part of the
     result communicates nothing. Every process computes the whole step, the same on each.
     """

@@ -41,6 +41,7 @@ once, in blocks, or compiled, and gives the same numbers.
 from __future__ import annotations
 
 import inspect
+import math
 
 import numpy as np
 
@@ -51,7 +52,7 @@ try:
 except ModuleNotFoundError as error:
     raise torch_missing(__name__, error) from error
 
-from adalearn import _engine, rules
+from adalearn import _engine, _torch_internals, rules
 
 __all__ = [
     "RuleOptimizer",
@@ -310,8 +311,7 @@ class RuleOptimizer(torch.optim.Optimizer):
         """
         stored = self.state.get(p)
         if not stored:
-            x = p.detach()
-            return rule.init(x.full_tensor() if whole else _engine.rule_tensor(x, rule))
+            return _engine.initial_state(rule, p.detach(), whole)
         return {
             k: v.item() if k == "step" and isinstance(v, torch.Tensor)
             else v.full_tensor() if whole and _engine.is_sharded(v)
@@ -850,6 +850,11 @@ class LBFGS(_NamedOptimizer):
     torch's, it takes one param group only, keeps its state on the first parameter, and
     returns the loss of the closure's first call. ``compile=True`` is refused: the rule's loop
     depends on the values it computes.
+
+    Sharded parameters (DTensors, as FSDP2 makes them) are gathered into the vector, and each
+    process computes the same iterations on it and writes its rows back: per step one
+    all-gather of every parameter, and per evaluation of the closure one of every gradient.
+    The state holds whole vectors on every process, as torch's holds them for one.
     """
 
     rule_class = rules.LBFGS
@@ -870,26 +875,40 @@ class LBFGS(_NamedOptimizer):
     def requires_closure(self) -> bool:
         return True
 
-    def _params(self):
-        return [torch.view_as_real(p) if p.is_complex() else p
-                for p in self.param_groups[0]["params"]]
+    @staticmethod
+    def _pieces(tensors):
+        """The tensors as pieces of the vector: whole (a sharded one gathered) and real."""
+        pieces = []
+        for t in tensors:
+            t = t.full_tensor() if _engine.is_sharded(t) else t
+            pieces.append(torch.view_as_real(t) if t.is_complex() else t)
+        return pieces
+
+    def _flat(self, tensors):
+        return torch.cat([t.reshape(-1) for t in self._pieces(tensors)])
 
     def _flat_grad(self):
-        views = []
+        grads = []
         for p in self.param_groups[0]["params"]:
             grad = p.grad
             if grad is None:
-                grad = torch.zeros_like(p)
+                grad = torch.zeros(p.shape, dtype=p.dtype, device=p.device)
             elif grad.is_sparse:
                 grad = grad.to_dense()
-            views.append((torch.view_as_real(grad) if grad.is_complex() else grad).reshape(-1))
-        return torch.cat(views)
+            grads.append(grad)
+        return self._flat(grads)
 
     def _set(self, x):
+        """Write the vector ``x`` into the parameters (a sharded one's rows into its shard)."""
         offset = 0
-        for p in self._params():
-            p.copy_(x[offset : offset + p.numel()].view_as(p))
-            offset += p.numel()
+        for p in self.param_groups[0]["params"]:
+            target = _engine._local(p.detach())
+            shape = p.shape
+            if p.is_complex():
+                target, shape = torch.view_as_real(target), (*shape, 2)
+            piece = x[offset : offset + math.prod(shape)].view(shape)
+            offset += piece.numel()
+            target.copy_(_engine._Rows(p).local(piece) if _engine.is_sharded(p) else piece)
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -904,17 +923,19 @@ class LBFGS(_NamedOptimizer):
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
         closure = torch.enable_grad()(closure)
         rule = self._group_rule(0, self.param_groups[0])
-        params = self._params()
-        state = self.state[self.param_groups[0]["params"][0]]
+        params = self.param_groups[0]["params"]
+        state = self.state[params[0]]
         loss = closure()
-        x = torch.cat([p.detach().reshape(-1) for p in params])
+        pieces = self._pieces([p.detach() for p in params])
+        x = torch.cat([piece.reshape(-1) for piece in pieces])
 
         def value_and_grad(point):
             self._set(point)
             return float(closure()), self._flat_grad()
 
         x, new_state = rule.step(x, self._flat_grad(), {**rule.init(x), **state},
-                                 value=float(loss), value_and_grad=value_and_grad)
+                                 value=float(loss), value_and_grad=value_and_grad,
+                                 pieces=[piece.numel() for piece in pieces])
         self._set(x)
         state.update(new_state)
         return loss
@@ -932,7 +953,8 @@ class _PerGroupCount:
     Each parameter's state is the rule's without ``"step"``; the rule is handed the group's
     count of earlier steps. ``compile=True`` compiles the rule's ``update`` (the step without
     its count, the step-dependent numbers passed in as a tensor and a flag), once for all
-    shapes, with the learning rate an input so that a scheduler does not recompile it.
+    shapes, with the learning rate an input so that a scheduler does not recompile it. A
+    sharded parameter (FSDP2's, a DTensor) takes the rule's ``step_shard``, eagerly.
     """
 
     @torch.no_grad()
@@ -950,6 +972,9 @@ class _PerGroupCount:
                     continue
                 if p.grad.is_sparse:
                     raise RuntimeError(f"{rule.name} does not support sparse gradient.")
+                if _engine.is_sharded(p):
+                    self._step_sharded(rule, p, group["step"] - 1)
+                    continue
                 stored = self.state[p]
                 state = {**(stored or rule.init(p.detach())), "step": group["step"] - 1}
                 x, new = self._update(index, rule, p, state)
@@ -959,10 +984,19 @@ class _PerGroupCount:
                 stored.update(merged)
         return loss
 
+    def _step_sharded(self, rule, p, count):
+        """The eager step of a sharded parameter (a DTensor): the rule's ``step_shard`` on this
+        process's rows, after ``count`` steps of its group (see ``_engine.step_whole``)."""
+        state = {**self._rule_state(rule, p), "step": count}
+        g = _engine.rule_tensor(p.grad, rule, like=p)
+        x, new = _engine.step_whole(rule, p, g, state)
+        _engine.write(p, x, rule)
+        self._store_state(p, {k: v for k, v in {**state, **new}.items() if k != "step"})
+
     def _compiled(self, index, rule, p, state, *decisions):
         """``rule.update`` compiled, with the group's learning rate as a tensor input."""
         if getattr(self, "_compiled_update", None) is None:
-            self._compiled_update = _engine._compile(_matrix_update)
+            self._compiled_update = _torch_internals.compile(_matrix_update)
         return self._compiled_update(self._engine.prepare(index, rule), p.detach(), p.grad,
                                      {k: v for k, v in state.items() if k != "step"}, *decisions)
 

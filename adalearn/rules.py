@@ -202,7 +202,10 @@ class Rule:
     A rule that needs the whole of a matrix for part of its step (Muon's orthogonalisation)
     may define ``step_shard(x, g, state, whole)``: the step of one shard of the matrix (rows of
     ``x``, ``g`` and of the state arrays shaped like ``x``), where ``whole`` is a
-    :class:`Shards` that gathers what must be whole and gives back this shard's rows. Then
+    :class:`Shards` that gathers what must be whole and gives back this shard's rows. State
+    that every process keeps whole (Shampoo's factors) it returns through
+    ``whole.replicated``; ``init_shard(x, whole)``, where the rule defines it, is the state
+    before the first step of rows ``x`` (otherwise ``init(x)``). Then
     :class:`adalearn.optim.RuleOptimizer` runs it on the local rows of a sharded (FSDP2)
     parameter and communicates only what ``step_shard`` gathers; any other rule that is not
     elementwise is given the whole parameter, gradient and state, gathered.
@@ -255,9 +258,11 @@ class Shards:
 
     ``shape`` is the whole matrix's shape. ``gather(t)`` returns the whole matrix of which
     ``t`` holds this process's rows; ``local(t)`` returns this process's rows of a whole
-    matrix ``t``. This base class is the unsharded case, where the rows are the whole:
-    ``Shards(x.shape)`` leaves every array as it is. :class:`adalearn.optim.RuleOptimizer`
-    hands ``step_shard`` a subclass that gathers over the processes of a sharded parameter.
+    matrix ``t``; ``replicated(t)`` marks a state array that every process holds whole, the
+    same on each, so that it is stored as such. This base class is the unsharded case, where
+    the rows are the whole: ``Shards(x.shape)`` leaves every array as it is.
+    :class:`adalearn.optim.RuleOptimizer` hands ``step_shard`` a subclass that gathers over
+    the processes of a sharded parameter.
     """
 
     def __init__(self, shape):
@@ -267,6 +272,9 @@ class Shards:
         return t
 
     def local(self, t):
+        return t
+
+    def replicated(self, t):
         return t
 
 
@@ -1894,19 +1902,36 @@ def _cubic_minimum(x1, f1, g1, x2, f2, g2, bounds=None):
     return min(max(point, low), high)
 
 
+def _move(x, d, t, pieces=None):
+    """``x + t d``, computed piece by piece when ``pieces`` gives the sizes ``x`` is made of.
+
+    torch.optim's L-BFGS adds the step to each parameter on its own; in bfloat16 and float16
+    an element's rounding depends on where it sits in the tensor being added to, so the pieces
+    are added as the parameters are.
+    """
+    if pieces is None or len(pieces) < 2:
+        return add(x, d, t)
+    parts, start = [], 0
+    for n in pieces:
+        parts.append(add(x[start : start + n], d[start : start + n], t))
+        start += n
+    return namespace(x).concatenate(parts)
+
+
 def _strong_wolfe(value_and_grad, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance_change=1e-9,
-                  max_ls=25):
+                  max_ls=25, move=_move):
     """A step length along ``d`` from ``x`` that satisfies the strong Wolfe conditions.
 
     Nocedal and Wright's algorithms 3.5 (bracketing) and 3.6 (zoom), with cubic interpolation,
     as torch.optim's L-BFGS runs them (after minFunc): at most ``max_ls`` evaluations beyond
     the first, sufficient decrease with ``c1``, curvature with ``c2``. ``f``, ``g`` and ``gtd``
-    are the value, gradient and slope at ``t = 0``. Returns the value and gradient at the step
-    found, the step, and the number of evaluations.
+    are the value, gradient and slope at ``t = 0``; ``move(x, d, t)`` is the point at step
+    ``t``. Returns the value and gradient at the step found, the step, and the number of
+    evaluations.
     """
     d_norm = namespace(d).abs(d).max()
     g = copy(g)
-    f_new, g_new = value_and_grad(add(x, d, t))
+    f_new, g_new = value_and_grad(move(x, d, t))
     evaluations = 1
     gtd_new = _dot(g_new, d)
 
@@ -1929,7 +1954,7 @@ def _strong_wolfe(value_and_grad, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance
                               bounds=(t + 0.01 * (t - t_prev), t * 10))
         t_prev, f_prev, g_prev, gtd_prev = t, f_new, copy(g_new), gtd_new
         t = step
-        f_new, g_new = value_and_grad(add(x, d, t))
+        f_new, g_new = value_and_grad(move(x, d, t))
         evaluations += 1
         gtd_new = _dot(g_new, d)
         ls_iter += 1
@@ -1954,7 +1979,7 @@ def _strong_wolfe(value_and_grad, x, t, d, f, g, gtd, c1=1e-4, c2=0.9, tolerance
                 insufficient = True
         else:
             insufficient = False
-        f_new, g_new = value_and_grad(add(x, d, t))
+        f_new, g_new = value_and_grad(move(x, d, t))
         evaluations += 1
         gtd_new = _dot(g_new, d)
         ls_iter += 1
@@ -2000,7 +2025,10 @@ class LBFGS(Rule):
 
     Calling it. Beyond the gradient ``g`` at ``x``, L-BFGS needs values and more gradients:
     ``step(x, g, state, value=f(x), value_and_grad=fn)``, where ``fn(x)`` returns the pair
-    ``(f(x), ∇f(x))`` (``grad_fn`` is not used). ``value_and_grad`` is required unless
+    ``(f(x), ∇f(x))`` (``grad_fn`` is not used). When ``x`` is several arrays flattened and
+    concatenated, ``pieces`` (their sizes) makes each move :math:`x + t d` piece by piece, as
+    torch.optim adds to each parameter (in bfloat16 and float16 the rounding of an element
+    depends on where it sits in the array added to). ``value_and_grad`` is required unless
     ``max_iter=1`` and there is no line search; that configuration takes exactly one gradient
     per step, as every other rule does, and is the stochastic L-BFGS of a training loop.
     :class:`adalearn.optim.LBFGS` passes a function that sets the parameters and calls the
@@ -2078,7 +2106,7 @@ class LBFGS(Rule):
             r = add(r, old_stps[i], a[i] - b)
         return r, {"old_dirs": old_dirs, "old_stps": old_stps, "ro": ro, "H_diag": scale}
 
-    def step(self, x, g, state, grad_fn=None, *, value=None, value_and_grad=None):
+    def step(self, x, g, state, grad_fn=None, *, value=None, value_and_grad=None, pieces=None):
         g = _prepare(self, x, g)
         if (value is None or value_and_grad is None) and (
             self.max_iter > 1 or self.line_search_fn is not None
@@ -2113,13 +2141,14 @@ class LBFGS(Rule):
                 break
             more = 0
             if self.line_search_fn is not None:
-                loss, g, t, more = _strong_wolfe(value_and_grad, x, t, d, loss, g, gtd,
-                                                 max_ls=self.max_eval - evaluations)
+                loss, g, t, more = _strong_wolfe(
+                    value_and_grad, x, t, d, loss, g, gtd, max_ls=self.max_eval - evaluations,
+                    move=lambda x, d, t: _move(x, d, t, pieces))
                 state["t"] = t
-                x = add(x, d, t)
+                x = _move(x, d, t, pieces)
                 converged = abs_(g).max() <= self.tolerance_grad
             else:
-                x = add(x, d, t)
+                x = _move(x, d, t, pieces)
                 converged = False
                 if n_iter != self.max_iter:
                     # Not after the last iteration: the next step evaluates there anyway.
@@ -2265,17 +2294,31 @@ class Shampoo(Rule):
         _check_flag("maximize", self.maximize)
 
     def init(self, x):
+        return self.init_shard(x, Shards(x.shape))
+
+    def init_shard(self, x, whole):
+        """The state of rows ``x`` of a tensor (see :class:`Shards`): factors of the whole."""
         state = {"step": 0}
         if _any_nonzero(self.momentum):
             state["momentum_buffer"] = None  # the first gradient, at the first step
-        for i, n in enumerate(x.shape):
+        for i, n in enumerate(whole.shape):
             state[f"pre_cond_{i}"] = _eye(x, n) * self.matrix_eps
             state[f"inv_pre_cond_{i}"] = zeros_like(_eye(x, n))
         return state
 
     def step(self, x, g, state, grad_fn=None):
+        return self.step_shard(x, g, state, Shards(x.shape))
+
+    def step_shard(self, x, g, state, whole):
+        """The step of some rows of a tensor (see :class:`Shards`); all of it, unsharded.
+
+        The momentum and the weight decay are elementwise and run on the rows; the gradient
+        they give is gathered whole, once, and every process updates the factors and their
+        roots, the same on each (they are kept whole: replicated), preconditions the whole
+        gradient and keeps its rows, as the parameter's step and the momentum buffer.
+        """
         t = state["step"] + 1
-        x, new = self.update(x, g, state, refresh=t % self.preconditioning_compute_steps == 0)
+        x, new = self._update(x, g, state, t % self.preconditioning_compute_steps == 0, whole)
         return x, {"step": t, **new}
 
     def update(self, x, g, state, refresh):
@@ -2284,6 +2327,9 @@ class Shampoo(Rule):
         ``step`` decides it from the count; :class:`adalearn.optim.Shampoo` compiles this
         method with ``compile=True``.
         """
+        return self._update(x, g, state, refresh, Shards(x.shape))
+
+    def _update(self, x, g, state, refresh, whole):
         _reject_complex_matrix(self, x)
         first = g
         g = _prepare(self, x, g)
@@ -2296,21 +2342,23 @@ class Shampoo(Rule):
                 x = x * (1.0 - self.weight_decay * (1.0 if self.fixed_decay else self.lr))
             else:
                 g = add(g, x, self.weight_decay)
+        g = whole.gather(g)
         shape, order = g.shape, len(g.shape)
         statistics = g
         for i, n in enumerate(shape):
             unfolded = _unfold(statistics, i)
-            factor = new[f"pre_cond_{i}"] = _addmm(state[f"pre_cond_{i}"], unfolded, unfolded.T)
+            factor = _addmm(state[f"pre_cond_{i}"], unfolded, unfolded.T)
+            new[f"pre_cond_{i}"] = whole.replicated(factor)
             root = state[f"inv_pre_cond_{i}"]
             if refresh:
                 root = _inverse_root(factor, 2 * order)
-            new[f"inv_pre_cond_{i}"] = root
+            new[f"inv_pre_cond_{i}"] = whole.replicated(root)
             # Dimension i to the front, multiplied from the left (the last from the right).
             g = _swap(g, 0, i)
             swapped = g.shape
             g = g.reshape(n, -1)
             g = (g.T @ root).reshape(shape) if i == order - 1 else (root @ g).reshape(swapped)
-        new["momentum_buffer"] = g
+        g = new["momentum_buffer"] = whole.local(g)
         return add(x, g, -self.lr), new
 
 
@@ -2495,6 +2543,12 @@ class SOAP(Rule):
             return [self.precondition_1d and x.shape[0] <= self.max_precondition_dim]
         return [n <= self.max_precondition_dim for n in self._merge(x).shape]
 
+    def init_shard(self, x, whole):
+        """The state of rows ``x`` of a tensor (see :class:`Shards`): the whole tensor's."""
+        if is_tensor(x):
+            return self.init(x.new_zeros(whole.shape))
+        return self.init(np.zeros(whole.shape, dtype=x.dtype))
+
     def init(self, x):
         factors = []
         for has, n in zip(self._factored(x), self._merge(x).shape, strict=True):
@@ -2549,16 +2603,32 @@ class SOAP(Rule):
         return new, self._unmerge(merged, second)
 
     def step(self, x, g, state, grad_fn=None):
+        return self.step_shard(x, g, state, Shards(x.shape))
+
+    def step_shard(self, x, g, state, whole):
+        """The step of some rows of a tensor (see :class:`Shards`); all of it, unsharded.
+
+        The gradient is gathered whole, once; every process keeps the moments, the factors
+        and their bases whole (replicated), updates them, the same on each, and keeps its rows
+        of the update, for the parameter's step and weight decay.
+        """
         count = state["step"]
         refresh = count > 0 and count % state["precondition_frequency"] == 0
+        _reject_complex_matrix(self, x)
+        g = whole.gather(_prepare(self, x, g))
         if state["Q"] is None:
-            _reject_complex_matrix(self, x)
-            factors, bases, second = self._update_factors(_prepare(self, x, g), state, refresh)
+            factors, bases, second = self._update_factors(g, state, refresh)
             state = {**state, "GG": factors, "Q": bases, "exp_avg_sq": second}
             if count == 0:  # the first step only starts the factors and the bases
-                return x, {**state, "step": 1}
-        x, new = self.update(x, g, state, self.step_size(count), refresh)
-        return x, {**new, "step": count + 1}
+                return x, self._kept(state, whole, step=1)
+        x, new = self._update(x, g, state, self.step_size(count), refresh, whole)
+        return x, self._kept(new, whole, step=count + 1)
+
+    @staticmethod
+    def _kept(state, whole, step):
+        """``state`` with its count, the moments marked as held whole by every process."""
+        moments = {key: whole.replicated(state[key]) for key in ("exp_avg", "exp_avg_sq")}
+        return {**state, **moments, "step": step}
 
     def step_size(self, count):
         r""":math:`\eta \sqrt{1 - \beta_2^k} / (1 - \beta_1^k)` after :math:`k` = ``count``
@@ -2576,7 +2646,10 @@ class SOAP(Rule):
         method with ``compile=True``.
         """
         _reject_complex_matrix(self, x)
-        g = _prepare(self, x, g)
+        return self._update(x, _prepare(self, x, g), state, step_size, refresh, Shards(x.shape))
+
+    def _update(self, x, g, state, step_size, refresh, whole):
+        """:meth:`update` of this process's rows of ``x``, from the whole gradient ``g``."""
         xp = namespace(x, g)
         beta1, beta2 = self.betas
         bases = state["Q"]
@@ -2586,7 +2659,7 @@ class SOAP(Rule):
         update = self.project(self.project(m, bases) / (xp.sqrt(v) + self.eps), bases, back=True)
         if self.normalize_gradient:
             update = update / (xp.sqrt(xp.mean(update * update)) + self.eps)
-        x = add(x, update, -step_size)
+        x = add(x, whole.local(update), -step_size)
         if _any_nonzero(self.weight_decay):
             x = x * (1.0 - self.weight_decay * self.lr)
         factors, bases, second = self._update_factors(g, {**state, "exp_avg_sq": v}, refresh)

@@ -4,7 +4,8 @@ torch's CPU kernels round the vectorised body and the scalar tail of a low-preci
 differently, so an element's bits depend on where in its tensor it sits: batched into one
 flat buffer, a small parameter's elements would move and round otherwise. adalearn steps each
 low-precision parameter whole, as torch.optim does, eager and with ``compile=True``, and gives
-its bits. (torch.optim's own ``foreach=True`` gives other bits than its default in these
+its bits; L-BFGS, which works on all parameters as one vector, adds its steps to each
+parameter on its own for the same reason. (torch.optim's own ``foreach=True`` gives other bits than its default in these
 dtypes, for SGD, Adagrad and RMSprop among others.)
 """
 
@@ -29,6 +30,9 @@ CONFIGS = {
     "NAdam": {"lr": 0.01, "eps": 1e-3},
     "RAdam": {"lr": 0.01, "eps": 1e-3},
     "Adafactor": {"lr": 0.01},
+    "Rprop": {"lr": 0.01, "etas": (0.4, 1.3)},
+    "ASGD": {"lr": 0.01, "lambd": 0.01, "t0": 2.0, "weight_decay": 0.01},
+    "LBFGS": {"lr": 0.1, "max_iter": 4, "history_size": 3},
 }
 DTYPES = pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16],
                                  ids=["bfloat16", "float16"])
@@ -41,10 +45,29 @@ def run(cls, kwargs, dtype, steps=STEPS, **extra):
     optimizer = cls(params, **kwargs, **extra)
     for step in range(steps):
         generator = torch.Generator().manual_seed(10 + step)
+        if cls.__name__ == "LBFGS":
+            optimizer.step(closure(optimizer, params))
+            continue
         for p in params:
             p.grad = torch.randn(p.shape, generator=generator).to(dtype)
         optimizer.step()
     return torch.cat([p.detach().flatten() for p in params])
+
+
+def closure(optimizer, params):
+    """L-BFGS's loss: a scaled squared distance to fixed targets, summed in float32. (Targets
+    that move at each step, or a larger scale, overflow its float16 dot products.)"""
+    generator = torch.Generator().manual_seed(10)
+    targets = [torch.randn(p.shape, generator=generator).to(p.dtype) for p in params]
+
+    def value():
+        optimizer.zero_grad()
+        total = sum((p - t).float().pow(2).sum() * 2.0**-6
+                    for p, t in zip(params, targets, strict=True))
+        total.backward()
+        return total
+
+    return value
 
 
 @pytest.mark.parametrize("name", CONFIGS)
@@ -64,6 +87,30 @@ def test_compiled_low_precision_steps_are_torch_optims_bit_for_bit(name, dtype):
     ours = run(getattr(optim, name), CONFIGS[name], dtype, compile=True)
     theirs = run(getattr(torch.optim, name), CONFIGS[name], dtype)
     assert torch.equal(ours, theirs), int((ours != theirs).sum())
+
+
+def test_every_namesake_is_covered():
+    namesakes = {name for name in optim.__all__ if hasattr(torch.optim, name)}
+    assert namesakes == {*CONFIGS, "Muon", "SparseAdam"}
+
+
+@DTYPES
+def test_sparse_adam_on_a_low_precision_embedding_is_torch_optims_bit_for_bit(dtype):
+    results = []
+    for cls in (torch.optim.SparseAdam, optim.SparseAdam):
+        torch.manual_seed(0)
+        table = torch.nn.Embedding(50, 37, sparse=True).to(dtype)
+        optimizer = cls(table.parameters(), lr=0.01, eps=1e-3)
+        for step in range(STEPS):
+            optimizer.zero_grad()
+            rows = torch.randint(0, 50, (20,), generator=torch.Generator().manual_seed(step))
+            table(rows).float().pow(2).sum().backward()
+            optimizer.step()
+        results.append(table.weight.detach().clone())
+    torch.manual_seed(0)
+    start = torch.nn.Embedding(50, 37).to(dtype).weight.detach()
+    assert not torch.equal(results[0], start)
+    assert torch.equal(*results), int((results[0] != results[1]).sum())
 
 
 def test_muon_in_bfloat16_is_torch_optims_bit_for_bit():

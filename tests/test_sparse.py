@@ -2,8 +2,8 @@
 
 SGD and Adagrad take them, as torch.optim's do, and give its numbers bit for bit for every
 configuration of torch's optimizer database that torch runs with a sparse gradient; SparseAdam
-takes only them. Every other optimizer refuses a sparse gradient with torch.optim's message
-before anything moves.
+takes only them. LBFGS makes a sparse gradient dense, as torch.optim's does. Every other
+optimizer refuses a sparse gradient with torch.optim's message before anything moves.
 """
 
 import pytest
@@ -17,7 +17,9 @@ common_optimizers = pytest.importorskip(
 INFOS = {info.name: info for info in common_optimizers.optim_db if info.name in optim.__all__}
 SPARSE = [name for name, info in INFOS.items()
           if info.supports_sparse or info.only_supports_sparse_grads]
-DENSE_ONLY = [name for name in INFOS if name not in SPARSE]
+# torch.optim.LBFGS, whose step takes a closure, makes a sparse gradient dense.
+DENSIFIED = [name for name, info in INFOS.items() if info.step_requires_closure]
+DENSE_ONLY = [name for name in INFOS if name not in SPARSE + DENSIFIED]
 STEPS = 8
 # Each step's batch of token ids, with repeats (a sparse gradient then holds an index twice).
 BATCHES = torch.tensor([[1, 4, 4, 7], [0, 9, 2, 2], [7, 7, 7, 3], [3, 1, 8, 5]])
@@ -94,6 +96,31 @@ def test_the_others_refuse_sparse_gradients_with_torchs_message(name):
         messages.append(str(error.value))
         assert all(torch.equal(p.detach(), b) for p, b in zip(params, before, strict=True))
     assert messages[0] == messages[1] and "sparse gradients" in messages[0]
+
+
+@pytest.mark.parametrize(("name", "index"), [
+    pytest.param(name, index, id=f"{name}-{index}-{config.desc}")
+    for name in DENSIFIED
+    for index, config in enumerate(INFOS[name].optim_inputs_func(device="cpu"))
+])
+def test_a_sparse_gradient_is_made_dense_where_torch_optim_does(name, index):
+    results = []
+    for cls in (INFOS[name].optim_cls, getattr(optim, name)):
+        net = model()
+        optimizer = cls(net.parameters(), **kwargs_of(name, index))
+        for step in range(3):
+            def closure(batch=BATCHES[step], net=net, optimizer=optimizer):
+                optimizer.zero_grad()
+                value = (net(batch) - 1).pow(2).sum()
+                value.backward()
+                assert net[0].weight.grad.is_sparse
+                return value
+
+            optimizer.step(closure)
+        results.append(torch.cat([p.detach().flatten() for p in net.parameters()]))
+    assert not torch.equal(results[0], torch.cat([p.detach().flatten()
+                                                  for p in model().parameters()]))
+    assert torch.equal(*results), (results[0] - results[1]).abs().max().item()
 
 
 def test_sparse_adam_refuses_dense_gradients_with_torchs_message():

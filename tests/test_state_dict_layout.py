@@ -33,6 +33,11 @@ VARIANTS = {
     "Adafactor": [{}, {"foreach": True, "maximize": True}],
     "Muon": [{}, {"nesterov": False, "adjust_lr_fn": "match_rms_adamw"}],
     "SparseAdam": [{}, {"maximize": True, "lr": 0.01}],
+    "Rprop": [{}, {"lr": 0.05, "etas": (0.3, 1.5), "foreach": True, "maximize": True}],
+    "ASGD": [{}, {"lr": 0.05, "lambd": 0.01, "t0": 1.0, "weight_decay": 0.1, "foreach": False,
+                  "maximize": True}],
+    "LBFGS": [{}, {"lr": 0.5, "max_iter": 4, "history_size": 3,
+                   "line_search_fn": "strong_wolfe"}],
 }
 
 
@@ -87,9 +92,21 @@ def test_without_torchs_differentiable_flag_a_non_leaf_tensor_is_refused_as_in_t
 
 def step(optimizer, p, seed):
     generator = torch.Generator().manual_seed(seed)
-    if optimizer.__class__.__name__ in SPARSE:
+    name = optimizer.__class__.__name__
+    if name in SPARSE:
         rows = torch.tensor([0, 2, 2])
         torch.nn.functional.embedding(rows, p, sparse=True).pow(2).sum().backward()
+    elif name == "LBFGS":  # a quadratic whose minimum moves with the seed: step(closure)
+        target = torch.randn(p.shape, generator=generator)
+
+        def closure():
+            optimizer.zero_grad()
+            value = ((p - target) ** 2 * torch.arange(1.0, p.numel() + 1).view(p.shape)).sum()
+            value.backward()
+            return value
+
+        optimizer.step(closure)
+        return
     else:
         p.grad = torch.randn(p.shape, generator=generator)
     optimizer.step()
