@@ -94,10 +94,11 @@ def tune(rule: Rule, **values: Any) -> Rule:
 def named_rules(
     rule_set: Mapping[str, Rule] | Sequence[Rule], name: str = "rules"
 ) -> dict[str, Rule]:
-    """``rule_set`` as ``{label: rule}``: a dict is kept, a list is labelled by rule names."""
-    if isinstance(rule_set, dict):
+    """``rule_set`` as ``{label: rule}``: a mapping is kept, a sequence (a list) is labelled by
+    rule names."""
+    if isinstance(rule_set, Mapping):
         named = {str(k): v for k, v in rule_set.items()}
-    elif isinstance(rule_set, (list, tuple)):
+    elif isinstance(rule_set, Sequence) and not isinstance(rule_set, str):
         named = {}
         for rule in rule_set:
             base = getattr(rule, "name", type(rule).__name__)

@@ -11,6 +11,7 @@ import collections
 import json
 import re
 import struct
+import types
 import zlib
 from dataclasses import dataclass
 
@@ -200,6 +201,16 @@ def test_any_sequence_of_functions_is_a_menu_as_a_list_is():
     sequence = animation.explore(collections.UserList([SPHERE, "cubic"]), gd, **options)
     assert sequence.functions == listed.functions == [SPHERE, CUBIC]
     assert page_data(sequence.to_html()) == page_data(listed.to_html())
+
+
+def test_any_mapping_or_sequence_of_rules_is_a_rule_set_as_a_dict_or_list_is():
+    options = dict(steps=5, dpi=30, density=1)
+    adam = rules.Adam(lr=0.1)
+    as_dict = animation.explore(SPHERE, {"Adam": adam}, **options)
+    as_mapping = animation.explore(SPHERE, types.MappingProxyType({"Adam": adam}), **options)
+    as_sequence = animation.explore(SPHERE, collections.UserList([adam]), **options)
+    assert as_mapping.rules == as_sequence.rules == as_dict.rules == {"Adam": adam}
+    assert page_data(as_mapping.to_html()) == page_data(as_dict.to_html())
 
 
 def test_values_a_rule_rejects_are_not_run_and_say_why():
