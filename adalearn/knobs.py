@@ -13,11 +13,19 @@ an explorer runs (:func:`lr_grid`, :func:`grids`)::
     (0.9, 0.999)
 """
 
+from __future__ import annotations
+
 import numbers
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from adalearn import rules as update_rules
+
+if TYPE_CHECKING:
+    from adalearn.rules import Rule
 
 __all__ = ["KNOBS", "describe", "grids", "knob_names", "knob_values", "lr_grid", "named_rules",
            "slider_values", "tune"]
@@ -26,7 +34,7 @@ __all__ = ["KNOBS", "describe", "grids", "knob_names", "knob_values", "lr_grid",
 #: the label of each and the values an explorer runs by default. ``momentum`` is SGD's and
 #: RMSprop's momentum (only in rules that use one, so plain SGD stays plain) and β₁ of the
 #: Adam family; ``beta2`` is their β₂; ``decay`` is RMSprop's α and AdaDelta's ρ.
-KNOBS = {
+KNOBS: dict[str, tuple[str, tuple[float, ...]]] = {
     "momentum": ("β, β₁", (0.0, 0.5, 0.8, 0.9, 0.95, 0.99)),
     "beta2": ("β₂", (0.8, 0.9, 0.95, 0.99, 0.999)),
     "decay": ("α, ρ", (0.5, 0.8, 0.9, 0.95, 0.99)),
@@ -39,14 +47,14 @@ def _inner(rule):
     return _inner(inner) if isinstance(inner, update_rules.Rule) else rule
 
 
-def knob_values(rule):
+def knob_values(rule: Rule) -> dict[str, Any]:
     """``{"lr": ..., kind: ...}``: the values of the hyperparameters the controls set in ``rule``.
 
     Only the hyperparameters the rule has (inside a SoftBatch, the wrapped rule's) appear;
     the kinds are those of :data:`KNOBS`.
     """
     fields = _inner(rule).hyperparameters()
-    found = {}
+    found: dict[str, Any] = {}
     if "lr" in fields:
         found["lr"] = fields["lr"]
     if "betas" in fields:
@@ -60,7 +68,7 @@ def knob_values(rule):
     return found
 
 
-def tune(rule, **values):
+def tune(rule: Rule, **values: Any) -> Rule:
     """``rule`` with the given controls (``lr`` and the kinds of :data:`KNOBS`) applied.
 
     Values may be arrays that broadcast against the iterates; a control the rule does not
@@ -70,7 +78,7 @@ def tune(rule, **values):
     if isinstance(fields.get("rule"), update_rules.Rule):
         return rule.replace(rule=tune(fields["rule"], **values))
     present = knob_values(rule)
-    changes = {}
+    changes: dict[str, Any] = {}
     if "lr" in values and "lr" in present:
         changes["lr"] = values["lr"]
     if "betas" in fields and ("momentum" in values or "beta2" in values):
@@ -83,11 +91,14 @@ def tune(rule, **values):
     return rule.replace(**changes) if changes else rule
 
 
-def named_rules(rule_set, name="rules"):
-    """``rule_set`` as ``{label: rule}``: a dict is kept, a list is labelled by rule names."""
-    if isinstance(rule_set, dict):
+def named_rules(
+    rule_set: Mapping[str, Rule] | Sequence[Rule], name: str = "rules"
+) -> dict[str, Rule]:
+    """``rule_set`` as ``{label: rule}``: a mapping is kept, a sequence (a list) is labelled by
+    rule names."""
+    if isinstance(rule_set, Mapping):
         named = {str(k): v for k, v in rule_set.items()}
-    elif isinstance(rule_set, (list, tuple)):
+    elif isinstance(rule_set, Sequence) and not isinstance(rule_set, str):
         named = {}
         for rule in rule_set:
             base = getattr(rule, "name", type(rule).__name__)
@@ -111,7 +122,7 @@ def named_rules(rule_set, name="rules"):
     return named
 
 
-def slider_values(label, rule, name="rules"):
+def slider_values(label: str, rule: Rule, name: str = "rules") -> dict[str, float]:
     """The rule's control values, each checked to be one number (a slider shows one value)."""
     found = knob_values(rule)
     for kind, value in found.items():
@@ -131,7 +142,9 @@ def slider_values(label, rule, name="rules"):
     return found
 
 
-def lr_grid(lr, *, below=1.5, above=1.0, per_decade=8):
+def lr_grid(
+    lr: float, *, below: float = 1.5, above: float = 1.0, per_decade: int = 8
+) -> np.ndarray:
     """A log-spaced grid of learning rates around ``lr``, which is one of its values.
 
     Parameters
@@ -166,7 +179,12 @@ def lr_grid(lr, *, below=1.5, above=1.0, per_decade=8):
     return float(lr) * 10.0 ** (k / per_decade)
 
 
-def grids(values, *, lr=None, grid=None):
+def grids(
+    values: Mapping[str, Mapping[str, float]],
+    *,
+    lr: npt.ArrayLike | Mapping[str, npt.ArrayLike] | None = None,
+    grid: Mapping[str, npt.ArrayLike] | None = None,
+) -> tuple[dict[str, np.ndarray | None], dict[str, int], list[dict[str, Any]]]:
     """The grids an explorer steps through for rules with the control values ``values``.
 
     Parameters
@@ -191,7 +209,8 @@ def grids(values, *, lr=None, grid=None):
         ``kind``, ``label``, ``values`` and the ``index`` it starts at (the first rule's value
         that has it, as in the playground).
     """
-    lrs, lr_index = {}, {}
+    lrs: dict[str, np.ndarray | None] = {}
+    lr_index: dict[str, int] = {}
     for label, found in values.items():
         own = found.get("lr")
         if own is None:
@@ -216,7 +235,7 @@ def grids(values, *, lr=None, grid=None):
         raise ValueError(
             f"`grid` must have keys among {sorted(KNOBS)}. Received: keys={unknown!r}"
         )
-    shared = []
+    shared: list[dict[str, Any]] = []
     for kind, (label, default) in KNOBS.items():
         owners = [found[kind] for found in values.values() if kind in found]
         if not owners:
@@ -246,7 +265,7 @@ def _number(value):
     return f"{array.min():.4g} to {array.max():.4g}"
 
 
-def knob_names(rule):
+def knob_names(rule: Rule) -> dict[str, str]:
     """``{kind: name}``: what the controls ``rule`` has are called, in words.
 
     ``"learning rate"``; the momentum of SGD is called momentum and β₁ in the Adam family;
@@ -260,7 +279,7 @@ def knob_names(rule):
     return {kind: names[kind] for kind in knob_values(rule)}
 
 
-def describe(rule, run=None):
+def describe(rule: Rule, run: tuple[int, tuple[int, ...]] | None = None) -> str:
     """The values of the controls ``rule`` has, in words, as a screen reader reads them.
 
     ``"learning rate 0.1, β₁ 0.9, β₂ 0.99"`` (see :func:`knob_names`); empty for a rule

@@ -16,8 +16,12 @@ through a precomputed grid of the same hyperparameters, while a live Jupyter sho
 ipywidgets is imported only when a playground is built (``pip install adalearn[widgets]``).
 """
 
+from __future__ import annotations
+
 import html
 import io
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -26,10 +30,17 @@ from matplotlib.figure import Figure
 from adalearn import animation, functions, knobs, plotting, trajectory
 from adalearn import rules as update_rules
 
+if TYPE_CHECKING:
+    from matplotlib.lines import Line2D
+
+    from adalearn.functions import Function
+    from adalearn.rules import Rule
+    from adalearn.trajectory import Trajectory
+
 __all__ = ["Playground", "default_rules", "playground"]
 
 
-def default_rules():
+def default_rules() -> dict[str, Rule]:
     """Five optimizers of a classic classroom comparison on the cubic function, by label.
 
     The settings are those of section 7.3 of Qiu's *Neural Networks and Deep Learning* course,
@@ -85,7 +96,16 @@ class Playground:
         optimizer ``("use", label)`` and, when its rule has a learning rate, ``("lr", label)``.
     """
 
-    def __init__(self, fn=None, rules=None, *, steps=150, start=None, figsize=(5.6, 4.6), dpi=96):
+    def __init__(
+        self,
+        fn: Function | str | None = None,
+        rules: Mapping[str, Rule] | Sequence[Rule] | None = None,
+        *,
+        steps: int = 150,
+        start: Sequence[float] | None = None,
+        figsize: tuple[float, float] = (5.6, 4.6),
+        dpi: float = 96,
+    ) -> None:
         ipywidgets = _import_ipywidgets()
         self._functions = {name: functions.get(name) for name in functions.names()}
         if fn is None:
@@ -107,7 +127,7 @@ class Playground:
                 f"`steps` must be an int in [1, 2000]. Received: steps={steps!r}"
             )
         self._first = (fn, steps, fn.start if start is None else tuple(start))
-        self._explorer = None
+        self._explorer: animation.Explorer | None = None
 
         w = ipywidgets
         wide = {"description_width": "5em"}
@@ -116,7 +136,7 @@ class Playground:
             "beta2": dict(default=0.999, min=0.5, max=0.999, step=0.001, readout_format=".3f"),
             "decay": dict(default=0.9, min=0.5, max=0.999, step=0.001, readout_format=".3f"),
         }
-        self.controls = {
+        self.controls: dict[str | tuple[str, str], Any] = {
             "function": w.Dropdown(options=sorted(self._functions), value=fn.name,
                                    description="function", style=wide),
             "steps": w.IntSlider(value=steps, min=1, max=max(500, steps), step=1,
@@ -155,9 +175,12 @@ class Playground:
         self.figure = Figure(figsize=figsize, dpi=dpi, layout="constrained")
         self._canvas = FigureCanvasAgg(self.figure)
         self.ax = self.figure.add_subplot()
-        self.lines, self.heads, self.trajectories, self._cache = {}, {}, {}, {}
+        self.lines: dict[str, Line2D] = {}
+        self.heads: dict[str, Line2D] = {}
+        self.trajectories: dict[str, Trajectory] = {}
+        self._cache: dict[str, tuple[tuple[Any, ...], Trajectory]] = {}
         self.image = w.Image(format="jpeg")
-        self._fn = None
+        self._fn: Function
         self._set_function(fn, start)
 
         settings = w.VBox([self.controls[key] for key in (
@@ -222,7 +245,7 @@ class Playground:
         if not self._updating:
             self.update()
 
-    def update(self):
+    def update(self) -> None:
         """Rerun the ticked optimizers with the controls' values and redraw their paths.
 
         This is what every control calls; call it directly to drive the playground from code
@@ -239,7 +262,8 @@ class Playground:
             status.value = ""
             if not c[("use", label)].value:
                 continue
-            values = {key: c[key].value for key in ("momentum", "beta2", "decay") if key in c}
+            values: dict[str, float] = {
+                key: c[key].value for key in ("momentum", "beta2", "decay") if key in c}
             if ("lr", label) in c:
                 values["lr"] = c[("lr", label)].value
             try:
@@ -275,7 +299,7 @@ class Playground:
         self.ax.draw_artist(self._starts)
         self.image.value = self.jpeg()
 
-    def jpeg(self):
+    def jpeg(self) -> bytes:
         """The current picture as JPEG bytes (what the panel shows)."""
         from PIL import Image
 
@@ -288,7 +312,7 @@ class Playground:
 
     # --- display -----------------------------------------------------------------------------
 
-    def explorer(self):
+    def explorer(self) -> animation.Explorer:
         """The :class:`adalearn.animation.Explorer` of this playground's first settings.
 
         Its function, rules, steps and start are the playground's as built; its sliders step
@@ -303,7 +327,8 @@ class Playground:
             lrs, _, shared = knobs.grids(self._knob_values)
             per_start = 0
             for label, values in self._knob_values.items():
-                count = 1 if lrs[label] is None else lrs[label].size
+                grid = lrs[label]
+                count = 1 if grid is None else grid.size
                 for knob in shared:
                     count *= knob["values"].size if knob["kind"] in values else 1
                 per_start += count
@@ -326,7 +351,13 @@ class Playground:
         return bundle
 
 
-def playground(fn=None, rules=None, *, steps=150, start=None):
+def playground(
+    fn: Function | str | None = None,
+    rules: Mapping[str, Rule] | Sequence[Rule] | None = None,
+    *,
+    steps: int = 150,
+    start: Sequence[float] | None = None,
+) -> Playground:
     """An ipywidgets panel to compare optimizers on a landscape while moving the sliders.
 
     Parameters

@@ -7,9 +7,11 @@ mapped to pixels by the linear map of the function's window onto the axes box.
 """
 
 import base64
+import collections
 import json
 import re
 import struct
+import types
 import zlib
 from dataclasses import dataclass
 
@@ -190,6 +192,25 @@ def test_several_functions_and_starts_are_stored_apart():
             traj = trajectory.run(rules.SGD(lr=lr), fn, start, 30)
             assert_same_run(stored_run(data, runs, 0, (15, s), f), traj, fn,
                             data["fns"][f]["clip"], data["q"])
+
+
+def test_any_sequence_of_functions_is_a_menu_as_a_list_is():
+    gd = {"GD": rules.SGD(lr=0.1)}
+    options = dict(steps=5, dpi=30, density=1)
+    listed = animation.explore([SPHERE, "cubic"], gd, **options)
+    sequence = animation.explore(collections.UserList([SPHERE, "cubic"]), gd, **options)
+    assert sequence.functions == listed.functions == [SPHERE, CUBIC]
+    assert page_data(sequence.to_html()) == page_data(listed.to_html())
+
+
+def test_any_mapping_or_sequence_of_rules_is_a_rule_set_as_a_dict_or_list_is():
+    options = dict(steps=5, dpi=30, density=1)
+    adam = rules.Adam(lr=0.1)
+    as_dict = animation.explore(SPHERE, {"Adam": adam}, **options)
+    as_mapping = animation.explore(SPHERE, types.MappingProxyType({"Adam": adam}), **options)
+    as_sequence = animation.explore(SPHERE, collections.UserList([adam]), **options)
+    assert as_mapping.rules == as_sequence.rules == as_dict.rules == {"Adam": adam}
+    assert page_data(as_mapping.to_html()) == page_data(as_dict.to_html())
 
 
 def test_values_a_rule_rejects_are_not_run_and_say_why():

@@ -26,10 +26,28 @@ def unannotated(function):
     return missing
 
 
+def module_name(path):
+    """The module a file of ``[tool.mypy] files`` holds; ``pkg/__init__.py`` holds ``pkg``."""
+    return path.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+
+
+def public_names(module):
+    """``__all__``, or for a module without one (a package's internals) the public names it
+    defines itself."""
+    if hasattr(module, "__all__"):
+        return module.__all__
+    return [
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_") and getattr(value, "__module__", None) == module.__name__
+    ]
+
+
 def public_callables(module):
     """Each public function of ``module``, and each method its public classes define."""
-    for name in module.__all__:
-        value = getattr(module, name)
+    for name in public_names(module):
+        # A cached function is checked through the function it wraps.
+        value = inspect.unwrap(getattr(module, name))
         if inspect.isfunction(value):
             yield name, value
         elif inspect.isclass(value) and value.__module__ == module.__name__:
@@ -53,7 +71,7 @@ def test_the_typed_modules_are_listed_and_ship_their_marker():
 
 @pytest.mark.parametrize("path", TYPED)
 def test_every_public_function_and_method_is_annotated(path):
-    module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+    module = importlib.import_module(module_name(path))
     missing = {
         name: gaps for name, function in public_callables(module) if (gaps := unannotated(function))
     }

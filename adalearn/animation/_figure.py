@@ -5,16 +5,27 @@ package data and read with :mod:`importlib.resources`. A template's placeholders
 :class:`string.Template`'s ``$name``; the values put in are HTML, escaped by the caller.
 """
 
+from __future__ import annotations
+
 import functools
 import html
 import json
 import numbers
+import os
 import re
 import string
 import uuid
+from collections.abc import Iterable, Sequence
 from importlib import resources
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
 
 from adalearn import knobs
+
+if TYPE_CHECKING:
+    from adalearn.functions import Function
+    from adalearn.rules import Rule
 
 #: The scripts and styles each figure carries, in the order they are put on the page.
 _ASSETS = {
@@ -37,7 +48,7 @@ _JS_SPACE = re.compile(r"[ \t]*([{}()\[\],;:=<>?&|!])[ \t]*")
 
 
 @functools.cache
-def asset(name):
+def asset(name: str) -> str:
     """The text of one file of ``assets/``, as a page carries it.
 
     Every figure carries its own copy of the scripts and styles, so they go without their
@@ -63,17 +74,17 @@ def asset(name):
     return text
 
 
-def fill(name, **values):
+def fill(name: str, **values: object) -> str:
     """The template ``assets/<name>`` with its ``$placeholders`` replaced by ``values``."""
     return string.Template(asset(name)).substitute(values)
 
 
-def readout(values):
+def readout(values: Iterable[float]) -> list[float]:
     """Numbers as the readouts show them, four significant digits: all a page needs of them."""
     return [float(f"{v:.4g}") for v in values]
 
 
-def json_script(data):
+def json_script(data: Any) -> str:
     """JSON for a ``<script type="application/json">``: no ``</`` can end the script early."""
     return json.dumps(data, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
 
@@ -92,9 +103,9 @@ class HtmlFigure:
         and the title of its page (:meth:`save_html`).
     """
 
-    kind = None
+    kind: ClassVar[str]
 
-    def _set_description(self, description):
+    def _set_description(self, description: str | None) -> None:
         if description is None:
             description = self._describe()
         elif not isinstance(description, str) or not description.strip():
@@ -104,13 +115,13 @@ class HtmlFigure:
             )
         self.description = description
 
-    def _describe(self):
+    def _describe(self) -> str:
         raise NotImplementedError
 
-    def _fields(self, uid):
+    def _fields(self, uid: str) -> dict[str, str]:
         raise NotImplementedError
 
-    def to_html(self, *, full_page=False):
+    def to_html(self, *, full_page: bool = False) -> str:
         """The figure as HTML: a fragment for notebooks, or a whole page with ``full_page``.
 
         The fragment carries its own image, styles, data and script (no external resources)
@@ -127,10 +138,10 @@ class HtmlFigure:
             return fragment
         return fill("page.html", title=html.escape(self.description), figure=fragment)
 
-    def _repr_html_(self):
+    def _repr_html_(self) -> str:
         return self.to_html()
 
-    def save_html(self, path):
+    def save_html(self, path: str | os.PathLike[str]) -> None:
         """Write the figure as a standalone HTML page to ``path``."""
         with open(path, "w", encoding="utf-8") as file:
             file.write(self.to_html(full_page=True))
@@ -139,7 +150,7 @@ class HtmlFigure:
 # --- the figures in words ----------------------------------------------------------------------
 
 
-def who(label, rule, run=None):
+def who(label: str, rule: Rule | None, run: tuple[int, tuple[int, ...]] | None = None) -> str:
     """A run's label and its hyperparameters: ``"Adam (learning rate 0.1, β₁ 0.9, β₂ 0.99)"``.
 
     The rule's name is added when the label is not it (``"GD, lr = 0.2 (SGD, learning rate
@@ -154,17 +165,17 @@ def who(label, rule, run=None):
     return f"{label} ({words})" if words else label
 
 
-def listing(items, last="and"):
+def listing(items: Iterable[str], last: str = "and") -> str:
     """``"a, b and c"`` (or with ``last="or"``, ``"a, b or c"``)."""
     items = list(items)
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {last} {items[-1]}"
 
 
-def point(xy):
+def point(xy: Sequence[float] | np.ndarray) -> str:
     return f"({xy[0]:.4g}, {xy[1]:.4g})"
 
 
-def landscape(fn, view="2d"):
+def landscape(fn: Function, view: str = "2d") -> str:
     """What a figure's background image shows: the text alternative of its ``<img>``."""
     (x1_lo, x1_hi), (x2_lo, x2_hi) = fn.bounds
     drawing = "Contours" if view == "2d" else "Surface"
@@ -175,17 +186,17 @@ def landscape(fn, view="2d"):
 # --- argument checks shared by the figures ----------------------------------------------------
 
 
-def check_view(view):
+def check_view(view: str) -> None:
     if view not in ("2d", "3d"):
         raise ValueError(f"`view` must be '2d' or '3d'. Received: view={view!r}")
 
 
-def check_positive(name, value):
+def check_positive(name: str, value: float) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ValueError(f"`{name}` must be a positive number. Received: {name}={value!r}")
 
 
-def check_count(name, value, low, high):
+def check_count(name: str, value: int, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not (
         low <= value <= high
     ):
@@ -195,7 +206,7 @@ def check_count(name, value, low, high):
     return int(value)
 
 
-def check_image_format(image_format):
+def check_image_format(image_format: str) -> None:
     if image_format not in ("auto", "png", "jpeg"):
         raise ValueError(
             "`image_format` must be 'auto', 'png' or 'jpeg'. "
@@ -203,7 +214,7 @@ def check_image_format(image_format):
         )
 
 
-def as_function(fn, name="fn"):
+def as_function(fn: Function | str, name: str = "fn") -> Function:
     """``fn`` as a test function: one given by name is :func:`adalearn.functions.get`'s."""
     from adalearn import functions
 

@@ -7,16 +7,26 @@ the function's coordinates to the image's CSS pixels. Runs are drawn over it as
 :mod:`adalearn.animation.gif` (GIF), both sized by :func:`marker_sizes`.
 """
 
+from __future__ import annotations
+
 import base64
 import html
 import io
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
+import numpy.typing as npt
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from adalearn import plotting
 from adalearn.animation._figure import check_image_format, check_positive, check_view, fill
+
+if TYPE_CHECKING:
+    from mpl_toolkits.mplot3d import Axes3D
+
+    from adalearn.functions import Function
 
 # Pixel coordinates further out than this are pulled in: they are off the picture anyway, and
 # browsers and Pillow draw huge coordinates slowly or wrongly.
@@ -51,8 +61,20 @@ class Stage:
     drew the landscape.
     """
 
-    def __init__(self, fn, view="2d", *, figsize=None, dpi=100, density=2, elev=32, azim=-62,
-                 title=None, image_format="auto", minima=True):
+    def __init__(
+        self,
+        fn: Function,
+        view: str = "2d",
+        *,
+        figsize: tuple[float, float] | None = None,
+        dpi: float = 100,
+        density: float = 2,
+        elev: float = 32,
+        azim: float = -62,
+        title: str | None = None,
+        image_format: str = "auto",
+        minima: bool = True,
+    ) -> None:
         check_view(view)
         check_positive("dpi", dpi)
         check_positive("density", density)
@@ -89,10 +111,10 @@ class Stage:
         self.clip = (float(cx), float(cy), (x1 - x0) / density, (y1 - y0) / density)
         self.mime, self.image = _encode_image(self.background, image_format)
 
-    def data_uri(self):
+    def data_uri(self) -> str:
         return f"data:{self.mime};base64,{base64.b64encode(self.image).decode('ascii')}"
 
-    def pixels(self, xs, values=None):
+    def pixels(self, xs: npt.ArrayLike, values: npt.ArrayLike | None = None) -> np.ndarray:
         """CSS pixel coordinates (origin top-left) of iterates, on the surface in 3-D."""
         xs = np.asarray(xs, dtype=float).reshape(-1, 2)
         if self.view == "2d":
@@ -108,12 +130,12 @@ class Stage:
             # The same camera matrix that drew the surface; points off the surface's window
             # are left out, as plotting.path leaves them out of a 3-D line.
             values = np.asarray(values, dtype=float).reshape(-1)
-            px, py, _ = proj3d.proj_transform(xs[:, 0], xs[:, 1], values, self.ax.M)
+            px, py, _ = proj3d.proj_transform(xs[:, 0], xs[:, 1], values, cast("Axes3D", self.ax).M)
             display = self.ax.transData.transform(np.column_stack([px, py]))
             display[~inside] = np.nan
         return np.clip(self.css(display), -_FAR, _FAR)
 
-    def css(self, display):
+    def css(self, display: np.ndarray) -> np.ndarray:
         """Matplotlib display coordinates (origin bottom-left) to the picture's CSS pixels."""
         left, top, full_height = self.offset
         return np.column_stack(
@@ -121,7 +143,7 @@ class Stage:
              / self.density]
         )
 
-    def template_fields(self):
+    def template_fields(self) -> dict[str, str]:
         """The stage's placeholders of a figure's template: size, image and clip box."""
         cx, cy, cw, ch = self.clip
         return {"width": f"{self.width:.1f}", "height": f"{self.height:.1f}",
@@ -129,7 +151,7 @@ class Stage:
                 "clip_width": f"{cw:.2f}", "clip_height": f"{ch:.2f}"}
 
 
-def marker_sizes(dpi):
+def marker_sizes(dpi: float) -> dict[str, float]:
     """Sizes in CSS pixels, at ``dpi`` CSS pixels per inch, of what RUN_STYLE gives in points.
 
     Returns a dict: ``line`` and ``halo`` (stroke widths of the path and its outline),
@@ -159,14 +181,16 @@ def _tenths(value):
     return ("-" if value < 0 else "") + (text or "0")
 
 
-def svg_path(pixels):
+def svg_path(pixels: Iterable[Sequence[float]] | np.ndarray) -> str:
     """SVG path data through the finite points of ``pixels``, to a tenth of a pixel; the pen
     lifts at NaN.
 
     Each stretch starts at an absolute point (``M``) and goes on by relative steps (``l``),
     which are short numbers: a path weighs about half as much as with absolute points.
     """
-    stretches, numbers, last = [], [], None
+    stretches: list[tuple[str, list[str]]] = []
+    numbers: list[str] = []
+    last: tuple[int, int] | None = None
     for x, y in pixels:
         if not (np.isfinite(x) and np.isfinite(y)):
             last = None
@@ -192,7 +216,16 @@ def _visibility(shown):
     return "visible" if shown else "hidden"
 
 
-def run_svg(color, sizes, *, d, start=None, end=None, cross=None, digits=1):
+def run_svg(
+    color: str,
+    sizes: dict[str, float],
+    *,
+    d: str,
+    start: Sequence[float] | np.ndarray | None = None,
+    end: Sequence[float] | np.ndarray | None = None,
+    cross: Sequence[float] | np.ndarray | None = None,
+    digits: int = 1,
+) -> tuple[str, str, str, str]:
     """The SVG of one run, as RUN_STYLE draws it: (line and outline, start, end, cross).
 
     ``d`` is the path data; ``start`` and ``end`` are the circles' centres and ``cross`` that
@@ -227,7 +260,7 @@ def run_svg(color, sizes, *, d, start=None, end=None, cross=None, digits=1):
     return line, first, last, mark
 
 
-def overlay(stage, uid, lines, marks):
+def overlay(stage: Stage, uid: str, lines: Iterable[str], marks: Iterable[str]) -> str:
     """The SVG overlay of a player or an explorer: ``lines`` clipped to the axes box,
     ``marks`` (the crosses) not, with RUN_STYLE's line widths and shared colours."""
     style = plotting.RUN_STYLE
@@ -242,6 +275,6 @@ def overlay(stage, uid, lines, marks):
     )
 
 
-def swatch(color):
+def swatch(color: str) -> str:
     """A legend's colour sample."""
     return fill("swatch.html", color=html.escape(color))

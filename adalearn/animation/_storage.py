@@ -7,18 +7,22 @@ iterates of the runs that ran, as zigzag LEB128 differences from the previous it
 first from 0), x then y. Coordinates are CSS pixels times the figure's resolution, rounded.
 """
 
+from __future__ import annotations
+
 import zlib
+from collections.abc import Iterable, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 
-def zigzag(values):
+def zigzag(values: npt.ArrayLike) -> np.ndarray:
     """Signed integers to unsigned ones, small magnitudes to small numbers: 0, -1, 1 → 0, 1, 2."""
     v = np.asarray(values, dtype=np.int64)
     return ((v << np.int64(1)) ^ (v >> np.int64(63))).astype(np.uint64)
 
 
-def varints(values):
+def varints(values: npt.ArrayLike) -> bytes:
     """Unsigned integers as LEB128 bytes: seven bits per byte, the high bit says "more"."""
     values = np.asarray(values, dtype=np.uint64).ravel()
     if values.size == 0:
@@ -49,35 +53,40 @@ class Block:
     hyperparameter axis of the grid, ``{index: message}`` of the values the rule refused).
     """
 
-    def __init__(self, shape):
+    def __init__(self, shape: Iterable[int]) -> None:
         self.shape = tuple(shape)
         size = int(np.prod(self.shape))
         self.valid = np.zeros(size, dtype=bool)
         self.stopped = np.zeros(size, dtype=np.int64)
         self.diverged = np.zeros(size, dtype=bool)
         self.final = np.full(size, np.nan)
-        self.points = [None] * size
-        self.exit = [None] * size
-        self.rejected = []
+        self.points: list[np.ndarray | None] = [None] * size
+        self.exit: list[np.ndarray | None] = [None] * size
+        self.rejected: list[dict[int, str]] = []
 
 
-def pack(blocks):
+def pack(blocks: Sequence[Block]) -> tuple[bytes, list[int], int]:
     """All runs of ``blocks`` as one deflated byte string, and where each block's runs start.
 
     Returns ``(bytes, offsets, total)``: ``offsets[i]`` is the index of block i's first run
     among all ``total`` runs.
     """
-    offsets, total = [], 0
-    codes, finals, exits, deltas = [], [], [], []
+    offsets: list[int] = []
+    total = 0
+    codes: list[np.ndarray] = []
+    finals: list[np.ndarray] = []
+    exits: list[np.ndarray] = []
+    deltas: list[np.ndarray] = []
     for block in blocks:
         offsets.append(total)
         total += block.valid.size
         codes.append(np.where(block.valid, 2 * (block.stopped + 1) + block.diverged, 0))
         finals.append(block.final[block.valid])
         for r in np.flatnonzero(block.valid):
-            if block.exit[r] is not None:
-                exits.append(block.exit[r])
-            points = block.points[r]
+            cross, points = block.exit[r], block.points[r]
+            if cross is not None:
+                exits.append(cross)
+            assert points is not None, "a run that ran has its points"
             deltas.append(np.diff(points, axis=0, prepend=np.zeros((1, 2), np.int64)))
     blob = b"".join([
         varints(np.concatenate(codes)),

@@ -1,12 +1,16 @@
 """The basin map: which minimum each of many starts reaches, as the learning rate changes."""
 
+from __future__ import annotations
+
 import base64
 import html
 import io
 import time
 import zlib
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from adalearn import knobs, trajectory
 from adalearn.animation._figure import (
@@ -23,6 +27,10 @@ from adalearn.animation._figure import (
     who,
 )
 from adalearn.animation._stage import Stage, swatch
+
+if TYPE_CHECKING:
+    from adalearn.functions import Function
+    from adalearn.rules import Rule
 
 __all__ = ["Basins", "basins"]
 
@@ -41,7 +49,7 @@ _STAR = ("M0 -7.5L1.76 -2.43L7.13 -2.32L2.85 0.93L4.41 6.07L0 3L-4.41 6.07L-2.85
          "L-7.13 -2.32L-1.76 -2.43Z")
 
 
-def basins(fn, rule, **options):
+def basins(fn: Function | str, rule: Rule, **options: Any) -> Basins:
     """A :class:`Basins` map: the minimum each start reaches, with a learning-rate slider.
 
     Parameters
@@ -117,8 +125,22 @@ class Basins(HtmlFigure):
 
     kind = "basins"
 
-    def __init__(self, fn, rule, *, lr=None, resolution=100, steps=120, tol=None, figsize=None,
-                 dpi=100, density=2, title=None, image_format="auto", description=None):
+    def __init__(
+        self,
+        fn: Function | str,
+        rule: Rule,
+        *,
+        lr: npt.ArrayLike | None = None,
+        resolution: int = 100,
+        steps: int = 120,
+        tol: float | None = None,
+        figsize: tuple[float, float] | None = None,
+        dpi: float = 100,
+        density: float = 2,
+        title: str | None = None,
+        image_format: str = "auto",
+        description: str | None = None,
+    ) -> None:
         self.fn = fn = as_function(fn)
         (self.rule,) = knobs.named_rules([rule], name="rule").values()
         own = knobs.slider_values("rule", self.rule, name="rule").get("lr")
@@ -191,7 +213,7 @@ class Basins(HtmlFigure):
             classes[first:first + len(lrs)] = np.where(runs.diverged, m, chosen)
         return classes.reshape(len(self.lrs), n, n)
 
-    def shares(self, index):
+    def shares(self, index: int) -> np.ndarray:
         """The share of starts in each class at learning rate ``lrs[index]``."""
         counts = np.bincount(self.classes[index].ravel(), minlength=len(self.minima) + 2)
         return counts / counts.sum()

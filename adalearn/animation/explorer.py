@@ -1,10 +1,15 @@
 """The explorer: a rule set run over a grid of hyperparameters at build time, shown by sliders."""
 
+from __future__ import annotations
+
 import base64
 import html
 import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from adalearn import knobs, plotting, trajectory
 from adalearn.animation._figure import (
@@ -23,9 +28,17 @@ from adalearn.animation._figure import (
 from adalearn.animation._stage import Stage, marker_sizes, overlay, run_svg, svg_path, swatch
 from adalearn.animation._storage import Block, pack
 
+if TYPE_CHECKING:
+    from adalearn.functions import Function
+    from adalearn.rules import Rule
+
 __all__ = ["Explorer", "explore"]
 
-def explore(fn, rules, **options):
+def explore(
+    fn: Function | str | Sequence[Function | str],
+    rules: Mapping[str, Rule] | Sequence[Rule],
+    **options: Any,
+) -> Explorer:
     """An :class:`Explorer`: a rule set run over a hyperparameter grid, shown by sliders.
 
     Parameters
@@ -121,10 +134,24 @@ class Explorer(HtmlFigure):
 
     kind = "explorer"
 
-    def __init__(self, fn, rules, *, steps=150, starts=None, lr=None, grid=None, figsize=None,
-                 dpi=100, density=2, resolution=4, title=None, image_format="auto",
-                 description=None):
-        functions = list(fn) if isinstance(fn, (list, tuple)) else [fn]
+    def __init__(
+        self,
+        fn: Function | str | Sequence[Function | str],
+        rules: Mapping[str, Rule] | Sequence[Rule],
+        *,
+        steps: int = 150,
+        starts: npt.ArrayLike | None = None,
+        lr: npt.ArrayLike | Mapping[str, npt.ArrayLike] | None = None,
+        grid: Mapping[str, npt.ArrayLike] | None = None,
+        figsize: tuple[float, float] | None = None,
+        dpi: float = 100,
+        density: float = 2,
+        resolution: int = 4,
+        title: str | None = None,
+        image_format: str = "auto",
+        description: str | None = None,
+    ) -> None:
+        functions = [fn] if isinstance(fn, str) or not isinstance(fn, Sequence) else list(fn)
         if not functions:
             raise ValueError(f"`fn` must hold at least one test function. Received: fn={fn!r}")
         self.functions = [as_function(f) for f in functions]
@@ -231,7 +258,7 @@ class Explorer(HtmlFigure):
         valid = np.ones(shape, dtype=bool)
         for axis, bad in enumerate(rejected):
             for j in bad:
-                index = [slice(None)] * ndim
+                index: list[slice | int] = [slice(None)] * ndim
                 index[axis] = j
                 valid[tuple(index)] = False
         block.rejected = rejected
@@ -285,7 +312,7 @@ class Explorer(HtmlFigure):
         order = [(label, i) for i in range(len(self.functions)) for label in self.rules]
         blob, offsets, total = pack([self._blocks[key] for key in order])
         offsets = dict(zip(order, offsets, strict=True))
-        data = {
+        data: dict[str, Any] = {
             "q": self.resolution,
             "n": total,
             "fns": [

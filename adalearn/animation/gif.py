@@ -1,14 +1,32 @@
 """A player as a looping GIF, for slides and posts: :meth:`Player.save_gif` writes it."""
 
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from adalearn import plotting
 from adalearn.animation._stage import marker_sizes
 
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from adalearn.animation.player import Player
+
 __all__ = ["Frames", "write_gif"]
 
 
-def write_gif(player, path, steps, *, fps, hold):
+def write_gif(
+    player: Player,
+    path: str | os.PathLike[str],
+    steps: Iterable[int],
+    *,
+    fps: float,
+    hold: float,
+) -> int:
     """Write the frames of ``player`` at ``steps`` to ``path``; return how many were written.
 
     One palette, that of the last (fullest) frame, serves every frame; the last frame stays
@@ -34,7 +52,7 @@ class Frames:
 
     scale = 2
 
-    def __init__(self, player):
+    def __init__(self, player: Player) -> None:
         from PIL import Image, ImageDraw, ImageFont
 
         self.player = player
@@ -76,7 +94,7 @@ class Frames:
             segments.append(current)
         return segments
 
-    def frame(self, t):
+    def frame(self, t: int) -> Image.Image:
         """The picture at step ``t``: every run drawn up to it, as a Pillow image."""
         player, s, sizes = self.player, self.scale, self.sizes
         x0, y0, x1, y1 = self.box

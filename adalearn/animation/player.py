@@ -1,6 +1,11 @@
 """The player: finished trajectories moving together over a landscape, with play and a slider."""
 
+from __future__ import annotations
+
 import html
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,12 +24,18 @@ from adalearn.animation._figure import (
 )
 from adalearn.animation._stage import Stage, marker_sizes, overlay, run_svg, svg_path, swatch
 
+if TYPE_CHECKING:
+    from adalearn.functions import Function
+    from adalearn.trajectory import Trajectory
+
 __all__ = ["Player", "compare"]
 
 _SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 
-def compare(fn, trajectories, view="2d", **options):
+def compare(
+    fn: Function | str, trajectories: Mapping[str, Trajectory], view: str = "2d", **options: Any
+) -> Player:
     """Animate several optimizers moving together on one landscape.
 
     The arguments come in the order of :func:`adalearn.plotting.compare`, which draws the
@@ -113,20 +124,20 @@ class Player(HtmlFigure):
 
     def __init__(
         self,
-        fn,
-        trajectories,
-        view="2d",
+        fn: Function | str,
+        trajectories: Mapping[str, Trajectory],
+        view: str = "2d",
         *,
-        fps=15,
-        figsize=None,
-        dpi=100,
-        density=2,
-        elev=32,
-        azim=-62,
-        title=None,
-        image_format="auto",
-        description=None,
-    ):
+        fps: float = 15,
+        figsize: tuple[float, float] | None = None,
+        dpi: float = 100,
+        density: float = 2,
+        elev: float = 32,
+        azim: float = -62,
+        title: str | None = None,
+        image_format: str = "auto",
+        description: str | None = None,
+    ) -> None:
         fn = as_function(fn)
         check_view(view)
         check_positive("fps", fps)
@@ -159,7 +170,7 @@ class Player(HtmlFigure):
         self.background = stage.background
         self.height, self.width, self.clip = stage.height, stage.width, stage.clip
 
-        self.runs = []
+        self.runs: list[dict[str, Any]] = []
         for label, part, words in paths:
             marks = plotting.run_marks(part, fn.bounds)
             run = {
@@ -198,7 +209,8 @@ class Player(HtmlFigure):
         def tenths(points):
             """Tenths of a pixel, each point as its difference from the previous finite one
             (short numbers); a point off the surface's window is null."""
-            out, previous = [], np.zeros(2)
+            out: list[int | None] = []
+            previous = np.zeros(2)
             for xy in points:
                 if not np.all(np.isfinite(xy)):
                     out += [None, None]
@@ -256,7 +268,7 @@ class Player(HtmlFigure):
 
     # --- GIF ---------------------------------------------------------------------------------
 
-    def frame_steps(self, every=1):
+    def frame_steps(self, every: int = 1) -> list[int]:
         """The steps a GIF shows: 0, every, 2·every, ... and always the last step."""
         if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
             raise ValueError(f"`every` must be a positive integer. Received: every={every!r}")
@@ -265,7 +277,14 @@ class Player(HtmlFigure):
             steps.append(self.steps)
         return steps
 
-    def save_gif(self, path, *, fps=None, every=1, hold=1.5):
+    def save_gif(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        fps: float | None = None,
+        every: int = 1,
+        hold: float = 1.5,
+    ) -> int:
         """Write the animation as a looping GIF: background, paths, legend and step counter.
 
         Parameters

@@ -37,9 +37,11 @@ import math
 import platform
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 __all__ = ["Record", "differences", "load", "main", "names", "rerun"]
 
@@ -65,16 +67,16 @@ class Record:
     """
 
     name: str
-    configs: list
-    results: list
-    seconds: list
+    configs: list[dict[str, Any]]
+    results: list[dict[str, Any]]
+    seconds: list[float]
     command: str
-    environment: dict
+    environment: dict[str, Any]
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.configs)
 
-    def select(self, **values):
+    def select(self, **values: Any) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         """The ``(config, result)`` pairs whose configuration has all of ``values``."""
         return [
             (config, result)
@@ -82,7 +84,7 @@ class Record:
             if all(config.get(key) == value for key, value in values.items())
         ]
 
-    def sample(self, count=2):
+    def sample(self, count: int = 2) -> list[int]:
         """Indices of ``count`` runs to check again: the quickest ones, for distinct configs."""
         order = sorted(range(len(self)), key=lambda i: (self.seconds[i], i))
         return sorted(order[:count])
@@ -92,13 +94,13 @@ def _path(name):
     return Path(str(importlib.resources.files(__name__) / f"{name}.json"))
 
 
-def names():
+def names() -> list[str]:
     """The sweeps stored with the package, by module name."""
     folder = Path(str(importlib.resources.files(__name__)))
     return sorted(path.stem for path in folder.glob("*.json"))
 
 
-def load(name):
+def load(name: str) -> Record:
     """The stored :class:`Record` of sweep ``name``."""
     path = _path(name)
     if not path.is_file():
@@ -155,13 +157,13 @@ def _run_one(name, config):
         torch.set_num_threads(threads)
 
 
-def rerun(name, index):
+def rerun(name: str, index: int) -> dict[str, Any]:
     """Run configuration ``index`` of stored sweep ``name`` again; returns its result."""
     record = load(name)
     return _run_one(name, record.configs[index])[0]
 
 
-def differences(stored, fresh, where="result"):
+def differences(stored: Any, fresh: Any, where: str = "result") -> list[str]:
     """Where two results differ, as a list of ``"path: stored != fresh"`` lines (exact compare)."""
     if isinstance(stored, dict) and isinstance(fresh, dict):
         lines = [f"{where}.{key}: missing" for key in stored.keys() ^ fresh.keys()]
@@ -180,7 +182,7 @@ def differences(stored, fresh, where="result"):
     return []
 
 
-def environment():
+def environment() -> dict[str, Any]:
     """What a stored number depends on besides its configuration."""
     import numpy
     import torch
@@ -207,7 +209,7 @@ def _progress(total, name):
     return tqdm(total=total, desc=name, unit="run")
 
 
-def main(name, argv=None):
+def main(name: str, argv: Sequence[str] | None = None) -> int:
     """Run sweep ``name`` and store it: the command line of ``python -m adalearn.sweeps.<name>``."""
     parser = argparse.ArgumentParser(prog=f"python -m {__name__}.{name}",
                                      description=f"Run the {name} sweep and store its results.")
@@ -240,7 +242,7 @@ def main(name, argv=None):
                     bar.update()
     if bar is not None:
         bar.close()
-    stored = {
+    stored: dict[str, Any] = {
         "sweep": name,
         "command": f"python -m {__name__}.{name}"
         + (f" --jobs {args.jobs}" if args.jobs > 1 else ""),
