@@ -81,6 +81,8 @@ if TYPE_CHECKING:
 
 #: A rule's state: arrays shaped like ``x``, counts and numbers, by name.
 State: TypeAlias = dict[str, Any]
+# A hyperparameter: a number, or an array of them that broadcasts against x (a sweep).
+Hyper: TypeAlias = "float | np.ndarray | torch.Tensor"
 
 __all__ = [
     "Rule",
@@ -366,10 +368,10 @@ class SGD(Rule):
 
     elementwise: ClassVar[bool] = True
     sparse: ClassVar[bool] = True
-    lr: float = 1e-3
-    momentum: float = 0.0
-    dampening: float = 0.0
-    weight_decay: float = 0.0
+    lr: Hyper = 1e-3
+    momentum: Hyper = 0.0
+    dampening: Hyper = 0.0
+    weight_decay: Hyper = 0.0
     nesterov: bool = False
     _: KW_ONLY
     maximize: bool = False
@@ -431,14 +433,14 @@ class Adagrad(Rule):
 
     elementwise: ClassVar[bool] = True
     sparse: ClassVar[bool] = True
-    lr: float = 1e-2
-    lr_decay: float = 0.0
-    weight_decay: float = 0.0
-    initial_accumulator_value: float = 0.0
-    eps: float = 1e-10
+    lr: Hyper = 1e-2
+    lr_decay: Hyper = 0.0
+    weight_decay: Hyper = 0.0
+    initial_accumulator_value: Hyper = 0.0
+    eps: Hyper = 1e-10
     _: KW_ONLY
     maximize: bool = False
-    eps_root: float = 0.0
+    eps_root: Hyper = 0.0
 
     def __post_init__(self):
         _check_lr(self.lr)
@@ -514,15 +516,15 @@ class RMSprop(Rule):
     """
 
     elementwise: ClassVar[bool] = True
-    lr: float = 1e-2
-    alpha: float = 0.99
-    eps: float = 1e-8
-    weight_decay: float = 0.0
-    momentum: float = 0.0
+    lr: Hyper = 1e-2
+    alpha: Hyper = 0.99
+    eps: Hyper = 1e-8
+    weight_decay: Hyper = 0.0
+    momentum: Hyper = 0.0
     centered: bool = False
     _: KW_ONLY
     maximize: bool = False
-    eps_root: float = 0.0
+    eps_root: Hyper = 0.0
 
     def __post_init__(self):
         _check_lr(self.lr)
@@ -586,10 +588,10 @@ class Adadelta(Rule):
     """
 
     elementwise: ClassVar[bool] = True
-    lr: float = 1.0
-    rho: float = 0.9
-    eps: float = 1e-6
-    weight_decay: float = 0.0
+    lr: Hyper = 1.0
+    rho: Hyper = 0.9
+    eps: Hyper = 1e-6
+    weight_decay: Hyper = 0.0
     _: KW_ONLY
     maximize: bool = False
 
@@ -651,14 +653,14 @@ class Adam(Rule):
     """
 
     elementwise: ClassVar[bool] = True
-    lr: float = 1e-3
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    weight_decay: float = 0.0
+    lr: Hyper = 1e-3
+    betas: tuple[Hyper, Hyper] = (0.9, 0.999)
+    eps: Hyper = 1e-8
+    weight_decay: Hyper = 0.0
     amsgrad: bool = False
     _: KW_ONLY
     maximize: bool = False
-    eps_root: float = 0.0
+    eps_root: Hyper = 0.0
     decoupled_weight_decay: bool = False
 
     def __post_init__(self):
@@ -686,7 +688,7 @@ class Adam(Rule):
         beta1, beta2 = self.betas
         if self.decoupled_weight_decay:
             if _any_nonzero(self.weight_decay):
-                x = x * (1 - self.lr * self.weight_decay)
+                x = cast(Array, x * (1 - self.lr * self.weight_decay))
         else:
             g = _l2(self, x, g)
         t = state["step"] + 1
@@ -714,7 +716,7 @@ class AdamW(Adam):
     Reference: Loshchilov and Hutter (2019), *Decoupled weight decay regularization*, ICLR.
     """
 
-    weight_decay: float = 1e-2
+    weight_decay: Hyper = 1e-2
     decoupled_weight_decay: bool = field(default=True, init=False, repr=False)
 
 
@@ -749,9 +751,9 @@ class SparseAdam(Rule):
 
     elementwise: ClassVar[bool] = True
     sparse: ClassVar[bool] = True
-    lr: float = 1e-3
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
+    lr: Hyper = 1e-3
+    betas: tuple[Hyper, Hyper] = (0.9, 0.999)
+    eps: Hyper = 1e-8
     _: KW_ONLY
     maximize: bool = False
 
@@ -824,10 +826,10 @@ class Adamax(Rule):
     """
 
     elementwise: ClassVar[bool] = True
-    lr: float = 2e-3
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    weight_decay: float = 0.0
+    lr: Hyper = 2e-3
+    betas: tuple[Hyper, Hyper] = (0.9, 0.999)
+    eps: Hyper = 1e-8
+    weight_decay: Hyper = 0.0
     _: KW_ONLY
     maximize: bool = False
 
@@ -1111,11 +1113,11 @@ class NAdam(Rule):
     """
 
     elementwise: ClassVar[bool] = True
-    lr: float = 2e-3
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    weight_decay: float = 0.0
-    momentum_decay: float = 4e-3
+    lr: Hyper = 2e-3
+    betas: tuple[Hyper, Hyper] = (0.9, 0.999)
+    eps: Hyper = 1e-8
+    weight_decay: Hyper = 0.0
+    momentum_decay: Hyper = 4e-3
     decoupled_weight_decay: bool = False
     _: KW_ONLY
     maximize: bool = False
@@ -1147,7 +1149,7 @@ class NAdam(Rule):
         t = state["step"] + 1
         if _any_nonzero(self.weight_decay):
             if self.decoupled_weight_decay:
-                x = x * (1 - self.lr * self.weight_decay)
+                x = cast(Array, x * (1 - self.lr * self.weight_decay))
             else:
                 g = add(g, x, self.weight_decay)
         mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * self.momentum_decay))
@@ -1198,10 +1200,10 @@ class RAdam(Rule):
     """
 
     elementwise: ClassVar[bool] = True
-    lr: float = 1e-3
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    weight_decay: float = 0.0
+    lr: Hyper = 1e-3
+    betas: tuple[Hyper, Hyper] = (0.9, 0.999)
+    eps: Hyper = 1e-8
+    weight_decay: Hyper = 0.0
     decoupled_weight_decay: bool = False
     _: KW_ONLY
     maximize: bool = False
@@ -1227,7 +1229,7 @@ class RAdam(Rule):
         t = state["step"] + 1
         if _any_nonzero(self.weight_decay):
             if self.decoupled_weight_decay:
-                x = x * (1 - self.lr * self.weight_decay)
+                x = cast(Array, x * (1 - self.lr * self.weight_decay))
             else:
                 g = add(g, x, self.weight_decay)
         m = lerp(state["exp_avg"], g, 1 - beta1)
@@ -1295,11 +1297,11 @@ class Adafactor(Rule):
     """
 
     elementwise: ClassVar[bool] = False
-    lr: float = 1e-2
-    beta2_decay: float = -0.8
+    lr: Hyper = 1e-2
+    beta2_decay: Hyper = -0.8
     eps: tuple[float | None, float] = (None, 1e-3)
-    d: float = 1.0
-    weight_decay: float = 0.0
+    d: Hyper = 1.0
+    weight_decay: Hyper = 0.0
     _: KW_ONLY
     maximize: bool = False
 
@@ -1338,7 +1340,7 @@ class Adafactor(Rule):
         rho = _minimum(self.lr, 1 / (t**0.5))
         alpha = _maximum(eps2, _item(_norm(x)) / (_size(x) ** 0.5)) * rho
         if _any_nonzero(self.weight_decay):
-            x = x * (1 - self.lr * self.weight_decay)
+            x = cast(Array, x * (1 - self.lr * self.weight_decay))
         new = {"step": t}
         if g.ndim > 1:
             # Means of squares as torch computes them: a norm, squared, without a g * g.
@@ -1361,7 +1363,7 @@ def newton_schulz(
     g: Array,
     coefficients: tuple[float, float, float] = (3.4445, -4.7750, 2.0315),
     steps: int = 5,
-    eps: float = 1e-7,
+    eps: Hyper = 1e-7,
 ) -> Array:
     r"""Newton–Schulz iteration towards the orthogonal factor of a matrix, as Muon runs it.
 
@@ -1451,12 +1453,12 @@ class Muon(Rule):
     """
 
     elementwise: ClassVar[bool] = False
-    lr: float = 1e-3
-    weight_decay: float = 0.1
-    momentum: float = 0.95
+    lr: Hyper = 1e-3
+    weight_decay: Hyper = 0.1
+    momentum: Hyper = 0.95
     nesterov: bool = True
     ns_coefficients: tuple[float, float, float] = (3.4445, -4.7750, 2.0315)
-    eps: float = 1e-7
+    eps: Hyper = 1e-7
     ns_steps: int = 5
     adjust_lr_fn: str | None = None
 
@@ -1536,7 +1538,7 @@ class Muon(Rule):
             # In x's precision before the learning rate multiplies it (torch's add_ does so).
             update = update.to(cast(Any, x).dtype)  # cast: x is a tensor when update is
         if _any_nonzero(self.weight_decay):
-            x = x * (1 - self.lr * self.weight_decay)
+            x = cast(Array, x * (1 - self.lr * self.weight_decay))
         # A tensor learning rate scales the update as a number, as torch's add_ takes it.
         step_size = _item(-self.lr * self.scale(whole.shape))
         return add(x, update, step_size), {"momentum_buffer": buffer}
@@ -1574,12 +1576,12 @@ class Lion(Rule):
     """
 
     elementwise: ClassVar[bool] = True
-    lr: float = 1e-4
-    betas: tuple[float, float] = (0.9, 0.99)
-    weight_decay: float = 0.0
+    lr: Hyper = 1e-4
+    betas: tuple[Hyper, Hyper] = (0.9, 0.99)
+    weight_decay: Hyper = 0.0
     _: KW_ONLY
     decoupled_weight_decay: bool = False
-    init_lr: float | None = None
+    init_lr: Hyper | None = None
 
     def __post_init__(self):
         _check_lr(self.lr)
@@ -1617,7 +1619,7 @@ class Lion(Rule):
         if _any_nonzero(decay):
             if self.decoupled_weight_decay:
                 decay = decay / cast(float, self.init_lr)  # set in __post_init__
-            x = x * (1.0 - self.lr * decay)
+            x = cast(Array, x * (1.0 - self.lr * decay))
         m = state["exp_avg"]
         x = add(x, xp.sign(add(m * beta1, g, 1.0 - beta1)), -self.lr)
         return x, {"exp_avg": add(m * beta2, g, 1.0 - beta2)}
@@ -1670,13 +1672,13 @@ class AdamWScheduleFree(Rule):
     """
 
     elementwise: ClassVar[bool] = True
-    lr: float = 0.0025
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    weight_decay: float = 0.0
+    lr: Hyper = 0.0025
+    betas: tuple[Hyper, Hyper] = (0.9, 0.999)
+    eps: Hyper = 1e-8
+    weight_decay: Hyper = 0.0
     warmup_steps: int = 0
-    r: float = 0.0
-    weight_lr_power: float = 2.0
+    r: Hyper = 0.0
+    weight_lr_power: Hyper = 2.0
     decay_at_z: bool = False
 
     def __post_init__(self):
@@ -1814,9 +1816,9 @@ class Rprop(Rule):
     """
 
     elementwise: ClassVar[bool] = True
-    lr: float = 1e-2
-    etas: tuple[float, float] = (0.5, 1.2)
-    step_sizes: tuple[float, float] = (1e-6, 50)
+    lr: Hyper = 1e-2
+    etas: tuple[Hyper, Hyper] = (0.5, 1.2)
+    step_sizes: tuple[Hyper, Hyper] = (1e-6, 50)
     _: KW_ONLY
     maximize: bool = False
 
@@ -1894,11 +1896,11 @@ class ASGD(Rule):
     """
 
     elementwise: ClassVar[bool] = True
-    lr: float = 1e-2
-    lambd: float = 1e-4
-    alpha: float = 0.75
-    t0: float = 1e6
-    weight_decay: float = 0.0
+    lr: Hyper = 1e-2
+    lambd: Hyper = 1e-4
+    alpha: Hyper = 0.75
+    t0: Hyper = 1e6
+    weight_decay: Hyper = 0.0
     _: KW_ONLY
     maximize: bool = False
 
@@ -2112,11 +2114,11 @@ class LBFGS(Rule):
     chapters 3 and 7; implementation: ``torch.optim.LBFGS`` (after Schmidt's minFunc).
     """
 
-    lr: float = 1.0
+    lr: Hyper = 1.0
     max_iter: int = 20
     max_eval: int | None = None
-    tolerance_grad: float = 1e-7
-    tolerance_change: float = 1e-9
+    tolerance_grad: Hyper = 1e-7
+    tolerance_change: Hyper = 1e-9
     history_size: int = 100
     line_search_fn: str | None = None
 
