@@ -6,18 +6,29 @@ returns the module that holds those functions for ``x``, without importing torch
 not a tensor.
 """
 
+from __future__ import annotations
+
 import sys
+from types import ModuleType
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
+if TYPE_CHECKING:
+    import torch
+    from typing_extensions import TypeIs
 
-def is_tensor(x):
+#: An array that a rule computes on: a numpy array or a torch tensor, one kind per call.
+Array = TypeVar("Array", np.ndarray, "torch.Tensor")
+
+
+def is_tensor(x: object) -> TypeIs[torch.Tensor]:
     """True when ``x`` is a torch tensor (checked without importing torch)."""
     torch = sys.modules.get("torch")
     return torch is not None and isinstance(x, torch.Tensor)
 
 
-def namespace(*arrays):
+def namespace(*arrays: object) -> ModuleType:
     """The array module (``numpy`` or ``torch``) for the given arrays.
 
     Any torch tensor among ``arrays`` makes it torch; otherwise numpy.
@@ -47,7 +58,7 @@ def _float_array(x):
     return x if np.issubdtype(x.dtype, np.floating) else x.astype(float)
 
 
-def zeros_like(x):
+def zeros_like(x: Array) -> Array:
     """Zeros with the shape, dtype and device of ``x`` (float64 for integer numpy input)."""
     if is_tensor(x):
         return sys.modules["torch"].zeros_like(x)

@@ -42,6 +42,8 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, cast, overload
 
 import numpy as np
 
@@ -53,6 +55,9 @@ except ModuleNotFoundError as error:
     raise torch_missing(__name__, error) from error
 
 from adalearn import _engine, _torch_internals, rules
+
+if TYPE_CHECKING:
+    from torch.optim.optimizer import ParamsT, StateDict
 
 __all__ = [
     "RuleOptimizer",
@@ -141,8 +146,13 @@ class RuleOptimizer(torch.optim.Optimizer):
     """
 
     def __init__(
-        self, params, rule: rules.Rule, *, compile: bool = False, differentiable: bool = False
-    ):
+        self,
+        params: ParamsT,
+        rule: rules.Rule,
+        *,
+        compile: bool = False,
+        differentiable: bool = False,
+    ) -> None:
         if not isinstance(rule, rules.Rule):
             raise TypeError(f"`rule` must be an adalearn rule. Received: rule={rule!r}")
         for name, value in (("compile", compile), ("differentiable", differentiable)):
@@ -178,7 +188,7 @@ class RuleOptimizer(torch.optim.Optimizer):
                 compile=self.compile, as_real=self._complex_as_real,
             )
 
-    def add_param_group(self, param_group):
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
         super().add_param_group(param_group)
         group = self.param_groups[-1]
         for name in self.rule.hyperparameters():
@@ -225,8 +235,12 @@ class RuleOptimizer(torch.optim.Optimizer):
             self._rules[index] = (key, rule)
         return rule
 
+    @overload
+    def step(self, closure: None = None) -> None: ...
+    @overload
+    def step(self, closure: Callable[[], float]) -> float: ...
     @torch.no_grad()
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
         """Update every parameter that has a gradient; return the closure's loss, if any."""
         group_rules = [self._group_rule(i, group) for i, group in enumerate(self.param_groups)]
         if self.requires_closure and closure is None:
@@ -272,7 +286,15 @@ class RuleOptimizer(torch.optim.Optimizer):
         if not self.rule.sparse and any(p.grad.is_sparse for _, p in work):
             raise RuntimeError(self._sparse_error)
 
-    def reference_step(self, rule, p, g, g_ahead=None, *, viewed=False):
+    def reference_step(
+        self,
+        rule: rules.Rule,
+        p: torch.Tensor,
+        g: torch.Tensor,
+        g_ahead: torch.Tensor | None = None,
+        *,
+        viewed: bool = False,
+    ) -> None:
         """One step of ``rule`` on parameter ``p`` with gradient ``g``: what a step means.
 
         The rule's own pure step, ``x, state = rule.step(x, g, state)``, with its result
@@ -304,6 +326,10 @@ class RuleOptimizer(torch.optim.Optimizer):
     def _complex_as_real(self, rule):
         """True when the step of a complex parameter is ``rule``'s step on its real view."""
         return True
+
+    if TYPE_CHECKING:
+        # Defined by the subclasses whose _complex_as_real can be False.
+        def _complex_step(self, rule: rules.Rule, p: torch.Tensor, g: torch.Tensor) -> None: ...
 
     def _rule_state(self, rule, p, whole=False):
         """The rule's view of ``self.state[p]``: step counts as Python numbers, tensors as
@@ -366,6 +392,9 @@ class _NamedOptimizer(RuleOptimizer):
     """An optimizer whose constructor is its rule's: ``Adam(params, lr=..., betas=...)``."""
 
     rule_class: type[rules.Rule]
+    # Set for each subclass by __init_subclass__.
+    _flags: ClassVar[dict[str, Any]]
+    __signature__: ClassVar[inspect.Signature]
     # torch.optim.Adam's checks of Tensor learning rates and betas (its namesakes only).
     _adam_tensor_checks = False
     # How the rule runs and what compile=True does, in the generated docstring.
@@ -384,7 +413,9 @@ class _NamedOptimizer(RuleOptimizer):
     _complex = "real"
     _complex_l2 = False
 
-    def __init__(self, params, *args, compile=False, **kwargs):
+    def __init__(
+        self, params: ParamsT, *args: Any, compile: bool = False, **kwargs: Any
+    ) -> None:
         flags = {**self._flags, **{k: kwargs.pop(k) for k in self._flags if k in kwargs}}
         try:
             values = inspect.signature(self.rule_class).bind_partial(*args, **kwargs).arguments
@@ -522,7 +553,7 @@ class SoftBatch(torch.optim.Optimizer):
     and the wrapped optimizer's state.
     """
 
-    def __init__(self, optimizer: torch.optim.Optimizer, every: int):
+    def __init__(self, optimizer: torch.optim.Optimizer, every: int) -> None:
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(
                 f"`optimizer` must be a torch.optim.Optimizer. Received: optimizer={optimizer!r}"
@@ -539,8 +570,12 @@ class SoftBatch(torch.optim.Optimizer):
         self.count = 0
         super().__init__(optimizer.param_groups, optimizer.defaults)
 
+    @overload
+    def step(self, closure: None = None) -> None: ...
+    @overload
+    def step(self, closure: Callable[[], float]) -> float: ...
     @torch.no_grad()
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
         """Accumulate the gradients; every ``every``-th call, step with their mean."""
         loss = None
         if closure is not None:
@@ -560,13 +595,13 @@ class SoftBatch(torch.optim.Optimizer):
             self.count = 0
         return loss
 
-    def state_dict(self):
+    def state_dict(self) -> StateDict:
         state = super().state_dict()
         state["count"] = self.count
         state["optimizer"] = self.optimizer.state_dict()
         return state
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: StateDict) -> None:
         self.optimizer.load_state_dict(state_dict["optimizer"])
         super().load_state_dict(state_dict)
         self.count = state_dict["count"]
@@ -595,7 +630,7 @@ class Combined(torch.optim.Optimizer):
         At least one; no parameter may belong to two of them.
     """
 
-    def __init__(self, *optimizers):
+    def __init__(self, *optimizers: torch.optim.Optimizer) -> None:
         if not optimizers:
             raise ValueError(
                 "`optimizers` must hold at least one optimizer. Received: optimizers=()"
@@ -626,8 +661,12 @@ class Combined(torch.optim.Optimizer):
         super().__init__(params, {})
         self.param_groups = [group for o in self.optimizers for group in o.param_groups]
 
+    @overload
+    def step(self, closure: None = None) -> None: ...
+    @overload
+    def step(self, closure: Callable[[], float]) -> float: ...
     @torch.no_grad()
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
         """Step every optimizer; return the closure's loss, if any."""
         loss = None
         if closure is not None:
@@ -637,10 +676,10 @@ class Combined(torch.optim.Optimizer):
             optimizer.step()
         return loss
 
-    def state_dict(self):
+    def state_dict(self) -> StateDict:
         return {"optimizers": [optimizer.state_dict() for optimizer in self.optimizers]}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: StateDict) -> None:
         states = state_dict["optimizers"]
         if len(states) != len(self.optimizers):
             raise ValueError(
@@ -704,7 +743,7 @@ class SparseAdam(_NamedOptimizer):
 
     rule_class = rules.SparseAdam
 
-    def __init__(self, params, *args, **kwargs):
+    def __init__(self, params: ParamsT, *args: Any, **kwargs: Any) -> None:
         super().__init__(params, *args, **kwargs)
         for kind, test, problem in (
             ("Sparse", lambda p: p.is_sparse, "SparseAdam requires dense parameter tensors"),
@@ -752,7 +791,7 @@ class Adafactor(_NamedOptimizer):
 class Muon(_NamedOptimizer):
     rule_class = rules.Muon
 
-    def __init__(self, params, *args, **kwargs):
+    def __init__(self, params: ParamsT, *args: Any, **kwargs: Any) -> None:
         super().__init__(params, *args, **kwargs)
         for group in self.param_groups:  # as torch.optim.Muon: matrices only, said at once
             for p in group["params"]:
@@ -779,10 +818,10 @@ class AdamWScheduleFree(_NamedOptimizer):
 
     rule_class = rules.AdamWScheduleFree
 
-    def add_param_group(self, param_group):
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
         super().add_param_group({"train_mode": False, **param_group})
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: StateDict) -> None:
         # torch casts every floating state tensor to its parameter's dtype; the weight sum and
         # the largest learning rate stay float64, as the reference keeps them in Python floats.
         scalars = {
@@ -797,12 +836,12 @@ class AdamWScheduleFree(_NamedOptimizer):
                 self.state[p][key] = torch.as_tensor(value, dtype=torch.float64).clone()
 
     @torch.no_grad()
-    def train(self):
+    def train(self) -> None:
         """Put :math:`y` (where gradients are taken) into the parameters of every group."""
         self._switch(True, lambda rule, state: rule.training_point(state))
 
     @torch.no_grad()
-    def eval(self):
+    def eval(self) -> None:
         """Put the average :math:`x` (where the model is evaluated) into the parameters."""
         self._switch(False, lambda rule, state: rule.evaluation_point(state))
 
@@ -816,8 +855,12 @@ class AdamWScheduleFree(_NamedOptimizer):
                     _engine.write(p, point(rule, self._rule_state(rule, p)), rule)
             group["train_mode"] = train_mode
 
+    @overload
+    def step(self, closure: None = None) -> None: ...
+    @overload
+    def step(self, closure: Callable[[], float]) -> float: ...
     @torch.no_grad()
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
         if not self.param_groups[0]["train_mode"]:
             raise RuntimeError(
                 "`train_mode` must be True when AdamWScheduleFree steps: call optimizer.train() "
@@ -861,7 +904,9 @@ class LBFGS(_NamedOptimizer):
     _runs_on = "on all parameters as one vector"
     _compile_doc = "``compile=True`` is refused."
 
-    def __init__(self, params, *args, compile=False, **kwargs):
+    def __init__(
+        self, params: ParamsT, *args: Any, compile: bool = False, **kwargs: Any
+    ) -> None:
         if compile:
             raise ValueError(
                 "`compile` must be False for LBFGS: its iterations and line search branch on "
@@ -910,8 +955,12 @@ class LBFGS(_NamedOptimizer):
             offset += piece.numel()
             target.copy_(_engine._Rows(p).local(piece) if _engine.is_sharded(p) else piece)
 
+    @overload
+    def step(self, closure: None = None) -> NoReturn: ...
+    @overload
+    def step(self, closure: Callable[[], float]) -> float: ...
     @torch.no_grad()
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], float] | None = None) -> float:
         """Run up to ``max_iter`` L-BFGS iterations; return the closure's first loss."""
         if closure is None:
             raise TypeError(
@@ -946,7 +995,14 @@ def _matrix_update(rule, x, g, state, *decisions):
     return rule.update(x, g, state, *decisions)
 
 
-class _PerGroupCount:
+if TYPE_CHECKING:
+    # _PerGroupCount is mixed into named optimizers, whose attributes it uses.
+    _MixedIntoNamed = _NamedOptimizer
+else:
+    _MixedIntoNamed = object
+
+
+class _PerGroupCount(_MixedIntoNamed):
     """For a named optimizer that counts steps per param group (``group["step"]``), as
     pytorch-optimizer's do, and runs its rule parameter by parameter.
 
@@ -957,8 +1013,18 @@ class _PerGroupCount:
     sharded parameter (FSDP2's, a DTensor) takes the rule's ``step_shard``, eagerly.
     """
 
+    if TYPE_CHECKING:
+        # Each optimizer's step of one parameter, from its state with the group's count.
+        def _update(
+            self, index: int, rule: rules.Rule, p: torch.Tensor, state: dict[str, Any]
+        ) -> tuple[torch.Tensor, dict[str, Any]]: ...
+
+    @overload
+    def step(self, closure: None = None) -> None: ...
+    @overload
+    def step(self, closure: Callable[[], float]) -> float: ...
     @torch.no_grad()
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
         """Update every parameter that has a gradient; return the closure's loss, if any."""
         group_rules = [self._group_rule(i, group) for i, group in enumerate(self.param_groups)]
         loss = None
@@ -997,7 +1063,9 @@ class _PerGroupCount:
         """``rule.update`` compiled, with the group's learning rate as a tensor input."""
         if getattr(self, "_compiled_update", None) is None:
             self._compiled_update = _torch_internals.compile(_matrix_update)
-        return self._compiled_update(self._engine.prepare(index, rule), p.detach(), p.grad,
+        # cast: a compiled step is not differentiable, so the engine exists.
+        return self._compiled_update(cast(_engine.Engine, self._engine).prepare(index, rule),
+                                     p.detach(), p.grad,
                                      {k: v for k, v in state.items() if k != "step"}, *decisions)
 
 
@@ -1057,7 +1125,9 @@ class Prodigy(_NamedOptimizer):
     _compile_doc = "``compile=True`` is refused."
     _PER_GROUP = ("lr", "eps", "weight_decay", "d0", "safeguard_warmup", "slice_p")
 
-    def __init__(self, params, *args, compile=False, **kwargs):
+    def __init__(
+        self, params: ParamsT, *args: Any, compile: bool = False, **kwargs: Any
+    ) -> None:
         if compile:
             raise ValueError(
                 "`compile` must be False for Prodigy: each step reads two sums over all "
@@ -1067,7 +1137,7 @@ class Prodigy(_NamedOptimizer):
         if not 0.0 < self.defaults["lr"]:
             raise ValueError(f"Invalid learning rate: {self.defaults['lr']}")
 
-    def add_param_group(self, param_group):
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
         d0 = self.defaults["d0"]
         super().add_param_group(
             {"d": d0, "d_max": d0, "d_numerator": 0.0, "k": 0, **param_group}
@@ -1082,8 +1152,12 @@ class Prodigy(_NamedOptimizer):
             group_rules.append(first.replace(**{k: getattr(own, k) for k in self._PER_GROUP}))
         return group_rules
 
+    @overload
+    def step(self, closure: None = None) -> None: ...
+    @overload
+    def step(self, closure: Callable[[], float]) -> float: ...
     @torch.no_grad()
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
         """One Prodigy step over every parameter that has a gradient; the closure's loss."""
         group_rules = self._phase_rules()
         lr = max(group["lr"] for group in self.param_groups)

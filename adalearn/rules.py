@@ -43,10 +43,12 @@ array ``lr`` and makes the rule unhashable::
     class SignSGD(Rule):
         lr: float = 1e-2
 
-        def init(self, x):
+        def init(self, x: Array) -> State:
             return {}
 
-        def step(self, x, g, state, grad_fn=None):
+        def step(
+        self, x: Array, g: Array, state: State, grad_fn: Callable[[Array], Array] | None = None
+    ) -> tuple[Array, State]:
             xp = namespace(x, g)
             return x - self.lr * xp.sign(g), state
 """
@@ -56,13 +58,31 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import KW_ONLY, dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeAlias, cast
 
 import numpy as np
 
-from adalearn._array import add, addcdiv, addcmul, copy, is_tensor, lerp, namespace, zeros_like
+from adalearn._array import (
+    Array,
+    add,
+    addcdiv,
+    addcmul,
+    copy,
+    is_tensor,
+    lerp,
+    namespace,
+    zeros_like,
+)
+
+if TYPE_CHECKING:
+    import torch
+
+#: A rule's state: arrays shaped like ``x``, counts and numbers, by name.
+State: TypeAlias = dict[str, Any]
+# A hyperparameter: a number, or an array of them that broadcasts against x (a sweep).
+Hyper: TypeAlias = "float | np.ndarray | torch.Tensor"
 
 __all__ = [
     "Rule",
@@ -222,17 +242,19 @@ class Rule:
         """A short label for legends and tables."""
         return type(self).__name__
 
-    def init(self, x) -> dict:
+    def init(self, x: Array) -> State:
         raise NotImplementedError
 
-    def step(self, x, g, state: dict, grad_fn: Callable | None = None):
+    def step(
+        self, x: Array, g: Array, state: State, grad_fn: Callable[[Array], Array] | None = None
+    ) -> tuple[Array, State]:
         raise NotImplementedError
 
     def hyperparameters(self) -> dict[str, Any]:
         """The hyperparameters this rule was built with, by name."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
 
-    def broadcast_shape(self, shape) -> tuple[int, ...]:
+    def broadcast_shape(self, shape: Iterable[int]) -> tuple[int, ...]:
         """The shape of ``x`` after a step from an ``x`` of ``shape``.
 
         Array-valued hyperparameters broadcast against ``x``: ``Adam(lr=np.ones((5, 1)))``
@@ -248,7 +270,7 @@ class Rule:
                 shapes.append(np.shape(value))
         return tuple(np.broadcast_shapes(*shapes))
 
-    def replace(self, **changes) -> Rule:
+    def replace(self, **changes: Any) -> Self:
         """A copy with some hyperparameters changed (and checked again)."""
         return dataclasses.replace(self, **changes)
 
@@ -265,16 +287,16 @@ class Shards:
     the processes of a sharded parameter.
     """
 
-    def __init__(self, shape):
+    def __init__(self, shape: Iterable[int]) -> None:
         self.shape = tuple(shape)
 
-    def gather(self, t):
+    def gather(self, t: Array) -> Array:
         return t
 
-    def local(self, t):
+    def local(self, t: Array) -> Array:
         return t
 
-    def replicated(self, t):
+    def replicated(self, t: Array) -> Array:
         return t
 
 
@@ -346,10 +368,10 @@ class SGD(Rule):
 
     elementwise: ClassVar[bool] = True
     sparse: ClassVar[bool] = True
-    lr: float = 1e-3
-    momentum: float = 0.0
-    dampening: float = 0.0
-    weight_decay: float = 0.0
+    lr: Hyper = 1e-3
+    momentum: Hyper = 0.0
+    dampening: Hyper = 0.0
+    weight_decay: Hyper = 0.0
     nesterov: bool = False
     _: KW_ONLY
     maximize: bool = False
@@ -367,15 +389,17 @@ class SGD(Rule):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 
     @property
-    def name(self):
+    def name(self) -> str:
         if self.nesterov:
             return "Nesterov"
         return "Momentum" if _any_nonzero(self.momentum) else "SGD"
 
-    def init(self, x):
+    def init(self, x: Array) -> State:
         return {"momentum_buffer": None} if _any_nonzero(self.momentum) else {}
 
-    def step(self, x, g, state, grad_fn=None):
+    def step(
+        self, x: Array, g: Array, state: State, grad_fn: Callable[[Array], Array] | None = None
+    ) -> tuple[Array, State]:
         g = _l2(self, x, _prepare(self, x, g))
         if "momentum_buffer" not in state:
             return add(x, g, -self.lr), state
@@ -409,14 +433,14 @@ class Adagrad(Rule):
 
     elementwise: ClassVar[bool] = True
     sparse: ClassVar[bool] = True
-    lr: float = 1e-2
-    lr_decay: float = 0.0
-    weight_decay: float = 0.0
-    initial_accumulator_value: float = 0.0
-    eps: float = 1e-10
+    lr: Hyper = 1e-2
+    lr_decay: Hyper = 0.0
+    weight_decay: Hyper = 0.0
+    initial_accumulator_value: Hyper = 0.0
+    eps: Hyper = 1e-10
     _: KW_ONLY
     maximize: bool = False
-    eps_root: float = 0.0
+    eps_root: Hyper = 0.0
 
     def __post_init__(self):
         _check_lr(self.lr)
@@ -427,10 +451,12 @@ class Adagrad(Rule):
         _check_eps(self.eps_root, "eps_root")
         _check_flag("maximize", self.maximize)
 
-    def init(self, x):
+    def init(self, x: Array) -> State:
         return {"step": 0, "sum": zeros_like(x) + self.initial_accumulator_value}
 
-    def step(self, x, g, state, grad_fn=None):
+    def step(
+        self, x: Array, g: Array, state: State, grad_fn: Callable[[Array], Array] | None = None
+    ) -> tuple[Array, State]:
         xp = namespace(x, g)
         g = _prepare(self, x, g)
         t = state["step"] + 1
@@ -490,15 +516,15 @@ class RMSprop(Rule):
     """
 
     elementwise: ClassVar[bool] = True
-    lr: float = 1e-2
-    alpha: float = 0.99
-    eps: float = 1e-8
-    weight_decay: float = 0.0
-    momentum: float = 0.0
+    lr: Hyper = 1e-2
+    alpha: Hyper = 0.99
+    eps: Hyper = 1e-8
+    weight_decay: Hyper = 0.0
+    momentum: Hyper = 0.0
     centered: bool = False
     _: KW_ONLY
     maximize: bool = False
-    eps_root: float = 0.0
+    eps_root: Hyper = 0.0
 
     def __post_init__(self):
         _check_lr(self.lr)
@@ -510,7 +536,7 @@ class RMSprop(Rule):
         _check_flag("centered", self.centered)
         _check_flag("maximize", self.maximize)
 
-    def init(self, x):
+    def init(self, x: Array) -> State:
         state = {"step": 0, "square_avg": zeros_like(x)}
         if _any_nonzero(self.momentum):
             state["momentum_buffer"] = zeros_like(x)
@@ -518,7 +544,9 @@ class RMSprop(Rule):
             state["grad_avg"] = zeros_like(x)
         return state
 
-    def step(self, x, g, state, grad_fn=None):
+    def step(
+        self, x: Array, g: Array, state: State, grad_fn: Callable[[Array], Array] | None = None
+    ) -> tuple[Array, State]:
         xp = namespace(x, g)
         g = _l2(self, x, _prepare(self, x, g))
         new = {"step": state["step"] + 1}
@@ -560,10 +588,10 @@ class Adadelta(Rule):
     """
 
     elementwise: ClassVar[bool] = True
-    lr: float = 1.0
-    rho: float = 0.9
-    eps: float = 1e-6
-    weight_decay: float = 0.0
+    lr: Hyper = 1.0
+    rho: Hyper = 0.9
+    eps: Hyper = 1e-6
+    weight_decay: Hyper = 0.0
     _: KW_ONLY
     maximize: bool = False
 
@@ -574,10 +602,12 @@ class Adadelta(Rule):
         _check("weight_decay", self.weight_decay)
         _check_flag("maximize", self.maximize)
 
-    def init(self, x):
+    def init(self, x: Array) -> State:
         return {"step": 0, "square_avg": zeros_like(x), "acc_delta": zeros_like(x)}
 
-    def step(self, x, g, state, grad_fn=None):
+    def step(
+        self, x: Array, g: Array, state: State, grad_fn: Callable[[Array], Array] | None = None
+    ) -> tuple[Array, State]:
         xp = namespace(x, g)
         g = _l2(self, x, _prepare(self, x, g))
         v = addcmul(self.rho * state["square_avg"], g, g, 1 - self.rho)
@@ -623,14 +653,14 @@ class Adam(Rule):
     """
 
     elementwise: ClassVar[bool] = True
-    lr: float = 1e-3
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    weight_decay: float = 0.0
+    lr: Hyper = 1e-3
+    betas: tuple[Hyper, Hyper] = (0.9, 0.999)
+    eps: Hyper = 1e-8
+    weight_decay: Hyper = 0.0
     amsgrad: bool = False
     _: KW_ONLY
     maximize: bool = False
-    eps_root: float = 0.0
+    eps_root: Hyper = 0.0
     decoupled_weight_decay: bool = False
 
     def __post_init__(self):
@@ -644,19 +674,21 @@ class Adam(Rule):
         _check_flag("decoupled_weight_decay", self.decoupled_weight_decay)
         object.__setattr__(self, "betas", tuple(self.betas))
 
-    def init(self, x):
+    def init(self, x: Array) -> State:
         state = {"step": 0, "exp_avg": zeros_like(x), "exp_avg_sq": zeros_like(x)}
         if self.amsgrad:
             state["max_exp_avg_sq"] = zeros_like(x)
         return state
 
-    def step(self, x, g, state, grad_fn=None):
+    def step(
+        self, x: Array, g: Array, state: State, grad_fn: Callable[[Array], Array] | None = None
+    ) -> tuple[Array, State]:
         xp = namespace(x, g)
         g = _prepare(self, x, g)
         beta1, beta2 = self.betas
         if self.decoupled_weight_decay:
             if _any_nonzero(self.weight_decay):
-                x = x * (1 - self.lr * self.weight_decay)
+                x = cast(Array, x * (1 - self.lr * self.weight_decay))
         else:
             g = _l2(self, x, g)
         t = state["step"] + 1
@@ -684,7 +716,7 @@ class AdamW(Adam):
     Reference: Loshchilov and Hutter (2019), *Decoupled weight decay regularization*, ICLR.
     """
 
-    weight_decay: float = 1e-2
+    weight_decay: Hyper = 1e-2
     decoupled_weight_decay: bool = field(default=True, init=False, repr=False)
 
 
@@ -719,9 +751,9 @@ class SparseAdam(Rule):
 
     elementwise: ClassVar[bool] = True
     sparse: ClassVar[bool] = True
-    lr: float = 1e-3
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
+    lr: Hyper = 1e-3
+    betas: tuple[Hyper, Hyper] = (0.9, 0.999)
+    eps: Hyper = 1e-8
     _: KW_ONLY
     maximize: bool = False
 
@@ -734,10 +766,12 @@ class SparseAdam(Rule):
         _check_flag("maximize", self.maximize)
         object.__setattr__(self, "betas", tuple(self.betas))
 
-    def init(self, x):
+    def init(self, x: Array) -> State:
         return {"step": 0, "exp_avg": zeros_like(x), "exp_avg_sq": zeros_like(x)}
 
-    def step(self, x, g, state, grad_fn=None):
+    def step(
+        self, x: Array, g: Array, state: State, grad_fn: Callable[[Array], Array] | None = None
+    ) -> tuple[Array, State]:
         xp = namespace(x, g)
         g = _prepare(self, x, g)
         beta1, beta2 = self.betas
@@ -745,10 +779,11 @@ class SparseAdam(Rule):
         m, v = state["exp_avg"], state["exp_avg_sq"]
         sparse = is_tensor(g) and g.is_sparse
         if sparse:
-            g = g.coalesce()  # the update is non-linear, so each index must appear once
-            if g.values().numel() == 0:
+            # Only a tensor is sparse; mypy, which does not narrow g by `sparse`, needs the casts.
+            g = cast(Any, g).coalesce()  # the update is non-linear, so each index must appear once
+            if cast(Any, g).values().numel() == 0:
                 return x, {**state, "step": t}
-            indices, values = g.indices(), g.values()
+            indices, values = cast(Any, g).indices(), cast(Any, g).values()
             m_old, v_old = m.sparse_mask(g).values(), v.sparse_mask(g).values()
         else:
             values, m_old, v_old = g, m, v
@@ -791,10 +826,10 @@ class Adamax(Rule):
     """
 
     elementwise: ClassVar[bool] = True
-    lr: float = 2e-3
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    weight_decay: float = 0.0
+    lr: Hyper = 2e-3
+    betas: tuple[Hyper, Hyper] = (0.9, 0.999)
+    eps: Hyper = 1e-8
+    weight_decay: Hyper = 0.0
     _: KW_ONLY
     maximize: bool = False
 
@@ -806,10 +841,12 @@ class Adamax(Rule):
         _check_flag("maximize", self.maximize)
         object.__setattr__(self, "betas", tuple(self.betas))
 
-    def init(self, x):
+    def init(self, x: Array) -> State:
         return {"step": 0, "exp_avg": zeros_like(x), "exp_inf": zeros_like(x)}
 
-    def step(self, x, g, state, grad_fn=None):
+    def step(
+        self, x: Array, g: Array, state: State, grad_fn: Callable[[Array], Array] | None = None
+    ) -> tuple[Array, State]:
         xp = namespace(x, g)
         g = _l2(self, x, _prepare(self, x, g))
         beta1, beta2 = self.betas
@@ -849,14 +886,16 @@ class Heun(Rule):
     def __post_init__(self):
         _check_lr(self.lr)
 
-    def init(self, x):
+    def init(self, x: Array) -> State:
         return {}
 
-    def predict(self, x, g, state):
+    def predict(self, x: Array, g: Array, state: State) -> Array:
         """The Euler predictor :math:`\\tilde x`, where the second gradient is taken."""
         return add(x, g, -self.lr)
 
-    def step(self, x, g, state, grad_fn=None):
+    def step(
+        self, x: Array, g: Array, state: State, grad_fn: Callable[[Array], Array] | None = None
+    ) -> tuple[Array, State]:
         if grad_fn is None:
             raise TypeError(
                 "`grad_fn` must be given to Heun.step, the gradient as a function of x: Heun "
@@ -899,13 +938,15 @@ class SoftBatch(Rule):
             )
 
     @property
-    def name(self):
+    def name(self) -> str:
         return f"{self.rule.name} (soft batch ×{self.every})"
 
-    def init(self, x):
+    def init(self, x: Array) -> State:
         return {"inner": self.rule.init(x), "grad_sum": zeros_like(x), "count": 0}
 
-    def step(self, x, g, state, grad_fn=None):
+    def step(
+        self, x: Array, g: Array, state: State, grad_fn: Callable[[Array], Array] | None = None
+    ) -> tuple[Array, State]:
         grad_sum = state["grad_sum"] + g
         count = state["count"] + 1
         if count < self.every:
@@ -1072,11 +1113,11 @@ class NAdam(Rule):
     """
 
     elementwise: ClassVar[bool] = True
-    lr: float = 2e-3
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    weight_decay: float = 0.0
-    momentum_decay: float = 4e-3
+    lr: Hyper = 2e-3
+    betas: tuple[Hyper, Hyper] = (0.9, 0.999)
+    eps: Hyper = 1e-8
+    weight_decay: Hyper = 0.0
+    momentum_decay: Hyper = 4e-3
     decoupled_weight_decay: bool = False
     _: KW_ONLY
     maximize: bool = False
@@ -1091,7 +1132,7 @@ class NAdam(Rule):
         _check_flag("maximize", self.maximize)
         object.__setattr__(self, "betas", tuple(self.betas))
 
-    def init(self, x):
+    def init(self, x: Array) -> State:
         return {
             "step": 0,
             "mu_product": _scalar_state(x, 1.0),
@@ -1099,14 +1140,16 @@ class NAdam(Rule):
             "exp_avg_sq": zeros_like(x),
         }
 
-    def step(self, x, g, state, grad_fn=None):
+    def step(
+        self, x: Array, g: Array, state: State, grad_fn: Callable[[Array], Array] | None = None
+    ) -> tuple[Array, State]:
         xp = namespace(x, g)
         g = _prepare(self, x, g)
         beta1, beta2 = self.betas
         t = state["step"] + 1
         if _any_nonzero(self.weight_decay):
             if self.decoupled_weight_decay:
-                x = x * (1 - self.lr * self.weight_decay)
+                x = cast(Array, x * (1 - self.lr * self.weight_decay))
             else:
                 g = add(g, x, self.weight_decay)
         mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * self.momentum_decay))
@@ -1157,10 +1200,10 @@ class RAdam(Rule):
     """
 
     elementwise: ClassVar[bool] = True
-    lr: float = 1e-3
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    weight_decay: float = 0.0
+    lr: Hyper = 1e-3
+    betas: tuple[Hyper, Hyper] = (0.9, 0.999)
+    eps: Hyper = 1e-8
+    weight_decay: Hyper = 0.0
     decoupled_weight_decay: bool = False
     _: KW_ONLY
     maximize: bool = False
@@ -1174,17 +1217,19 @@ class RAdam(Rule):
         _check_flag("maximize", self.maximize)
         object.__setattr__(self, "betas", tuple(self.betas))
 
-    def init(self, x):
+    def init(self, x: Array) -> State:
         return {"step": 0, "exp_avg": zeros_like(x), "exp_avg_sq": zeros_like(x)}
 
-    def step(self, x, g, state, grad_fn=None):
+    def step(
+        self, x: Array, g: Array, state: State, grad_fn: Callable[[Array], Array] | None = None
+    ) -> tuple[Array, State]:
         xp = namespace(x, g)
         g = _prepare(self, x, g)
         beta1, beta2 = self.betas
         t = state["step"] + 1
         if _any_nonzero(self.weight_decay):
             if self.decoupled_weight_decay:
-                x = x * (1 - self.lr * self.weight_decay)
+                x = cast(Array, x * (1 - self.lr * self.weight_decay))
             else:
                 g = add(g, x, self.weight_decay)
         m = lerp(state["exp_avg"], g, 1 - beta1)
@@ -1252,11 +1297,11 @@ class Adafactor(Rule):
     """
 
     elementwise: ClassVar[bool] = False
-    lr: float = 1e-2
-    beta2_decay: float = -0.8
+    lr: Hyper = 1e-2
+    beta2_decay: Hyper = -0.8
     eps: tuple[float | None, float] = (None, 1e-3)
-    d: float = 1.0
-    weight_decay: float = 0.0
+    d: Hyper = 1.0
+    weight_decay: Hyper = 0.0
     _: KW_ONLY
     maximize: bool = False
 
@@ -1276,13 +1321,15 @@ class Adafactor(Rule):
         _check_flag("maximize", self.maximize)
         object.__setattr__(self, "eps", tuple(self.eps))
 
-    def init(self, x):
+    def init(self, x: Array) -> State:
         if x.ndim > 1:
             return {"step": 0, "row_var": zeros_like(x[..., :1]),
                     "col_var": zeros_like(x[..., :1, :])}
         return {"step": 0, "variance": zeros_like(x)}
 
-    def step(self, x, g, state, grad_fn=None):
+    def step(
+        self, x: Array, g: Array, state: State, grad_fn: Callable[[Array], Array] | None = None
+    ) -> tuple[Array, State]:
         _reject_complex(self, x)
         g = _prepare(self, x, g)
         t = state["step"] + 1
@@ -1293,7 +1340,7 @@ class Adafactor(Rule):
         rho = _minimum(self.lr, 1 / (t**0.5))
         alpha = _maximum(eps2, _item(_norm(x)) / (_size(x) ** 0.5)) * rho
         if _any_nonzero(self.weight_decay):
-            x = x * (1 - self.lr * self.weight_decay)
+            x = cast(Array, x * (1 - self.lr * self.weight_decay))
         new = {"step": t}
         if g.ndim > 1:
             # Means of squares as torch computes them: a norm, squared, without a g * g.
@@ -1312,7 +1359,12 @@ class Adafactor(Rule):
         return add(x, update, -alpha / clip), new
 
 
-def newton_schulz(g, coefficients=(3.4445, -4.7750, 2.0315), steps=5, eps=1e-7):
+def newton_schulz(
+    g: Array,
+    coefficients: tuple[float, float, float] = (3.4445, -4.7750, 2.0315),
+    steps: int = 5,
+    eps: Hyper = 1e-7,
+) -> Array:
     r"""Newton–Schulz iteration towards the orthogonal factor of a matrix, as Muon runs it.
 
     With :math:`X_0 = G / \max(\lVert G \rVert_F, \epsilon)` (transposed first when
@@ -1340,7 +1392,8 @@ def newton_schulz(g, coefficients=(3.4445, -4.7750, 2.0315), steps=5, eps=1e-7):
     if len(coefficients) != 3:
         raise ValueError("Coefficients must be a tuple of exactly 3 values")
     a, b, c = coefficients
-    x = g.bfloat16() if xp is not np else np.asarray(g, dtype=np.result_type(g, float))
+    # cast: mypy does not know that g is a tensor where xp is torch.
+    x = cast(Any, g).bfloat16() if xp is not np else np.asarray(g, dtype=np.result_type(g, float))
     tall = g.shape[0] > g.shape[1]
     if tall:
         x = x.T
@@ -1400,12 +1453,12 @@ class Muon(Rule):
     """
 
     elementwise: ClassVar[bool] = False
-    lr: float = 1e-3
-    weight_decay: float = 0.1
-    momentum: float = 0.95
+    lr: Hyper = 1e-3
+    weight_decay: Hyper = 0.1
+    momentum: Hyper = 0.95
     nesterov: bool = True
     ns_coefficients: tuple[float, float, float] = (3.4445, -4.7750, 2.0315)
-    eps: float = 1e-7
+    eps: Hyper = 1e-7
     ns_steps: int = 5
     adjust_lr_fn: str | None = None
 
@@ -1438,7 +1491,7 @@ class Muon(Rule):
             _as_real_array("ns_coefficients", coefficient)
         object.__setattr__(self, "ns_coefficients", tuple(coefficients))
 
-    def init(self, x):
+    def init(self, x: Array) -> State:
         if x.ndim != 2:
             size = x.size() if is_tensor(x) else tuple(x.shape)
             raise ValueError(
@@ -1446,7 +1499,7 @@ class Muon(Rule):
             )
         return {"momentum_buffer": zeros_like(x)}
 
-    def scale(self, shape) -> float:
+    def scale(self, shape: Sequence[int]) -> float:
         """The factor :math:`s(A, B)` of the learning rate for a matrix of ``shape``."""
         rows, columns = shape[:2]
         if self.adjust_lr_fn == "match_rms_adamw":
@@ -1455,10 +1508,14 @@ class Muon(Rule):
             return math.sqrt(rows / columns)
         return math.sqrt(max(1, rows / columns))
 
-    def step(self, x, g, state, grad_fn=None):
+    def step(
+        self, x: Array, g: Array, state: State, grad_fn: Callable[[Array], Array] | None = None
+    ) -> tuple[Array, State]:
         return self.step_shard(x, g, state, Shards(x.shape))
 
-    def step_shard(self, x, g, state, whole):
+    def step_shard(
+        self, x: Array, g: Array, state: State, whole: Shards
+    ) -> tuple[Array, State]:
         """The step of some rows of a matrix (see :class:`Shards`); all of it, unsharded.
 
         The momentum, the weight decay and the step are elementwise and run on the rows.
@@ -1479,9 +1536,9 @@ class Muon(Rule):
         update = whole.local(update)
         if is_tensor(update):
             # In x's precision before the learning rate multiplies it (torch's add_ does so).
-            update = update.to(x.dtype)
+            update = update.to(cast(Any, x).dtype)  # cast: x is a tensor when update is
         if _any_nonzero(self.weight_decay):
-            x = x * (1 - self.lr * self.weight_decay)
+            x = cast(Array, x * (1 - self.lr * self.weight_decay))
         # A tensor learning rate scales the update as a number, as torch's add_ takes it.
         step_size = _item(-self.lr * self.scale(whole.shape))
         return add(x, update, step_size), {"momentum_buffer": buffer}
@@ -1519,12 +1576,12 @@ class Lion(Rule):
     """
 
     elementwise: ClassVar[bool] = True
-    lr: float = 1e-4
-    betas: tuple[float, float] = (0.9, 0.99)
-    weight_decay: float = 0.0
+    lr: Hyper = 1e-4
+    betas: tuple[Hyper, Hyper] = (0.9, 0.99)
+    weight_decay: Hyper = 0.0
     _: KW_ONLY
     decoupled_weight_decay: bool = False
-    init_lr: float | None = None
+    init_lr: Hyper | None = None
 
     def __post_init__(self):
         _check_lr(self.lr)
@@ -1549,18 +1606,20 @@ class Lion(Rule):
                 f"Received: init_lr={self.init_lr!r}"
             )
 
-    def init(self, x):
+    def init(self, x: Array) -> State:
         return {"exp_avg": zeros_like(x)}
 
-    def step(self, x, g, state, grad_fn=None):
+    def step(
+        self, x: Array, g: Array, state: State, grad_fn: Callable[[Array], Array] | None = None
+    ) -> tuple[Array, State]:
         xp = namespace(x, g)
         _prepare(self, x, g)
         beta1, beta2 = self.betas
         decay = self.weight_decay
         if _any_nonzero(decay):
             if self.decoupled_weight_decay:
-                decay = decay / self.init_lr
-            x = x * (1.0 - self.lr * decay)
+                decay = decay / cast(float, self.init_lr)  # set in __post_init__
+            x = cast(Array, x * (1.0 - self.lr * decay))
         m = state["exp_avg"]
         x = add(x, xp.sign(add(m * beta1, g, 1.0 - beta1)), -self.lr)
         return x, {"exp_avg": add(m * beta2, g, 1.0 - beta2)}
@@ -1613,13 +1672,13 @@ class AdamWScheduleFree(Rule):
     """
 
     elementwise: ClassVar[bool] = True
-    lr: float = 0.0025
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    weight_decay: float = 0.0
+    lr: Hyper = 0.0025
+    betas: tuple[Hyper, Hyper] = (0.9, 0.999)
+    eps: Hyper = 1e-8
+    weight_decay: Hyper = 0.0
     warmup_steps: int = 0
-    r: float = 0.0
-    weight_lr_power: float = 2.0
+    r: Hyper = 0.0
+    weight_lr_power: Hyper = 2.0
     decay_at_z: bool = False
 
     def __post_init__(self):
@@ -1638,7 +1697,7 @@ class AdamWScheduleFree(Rule):
         _check_flag("decay_at_z", self.decay_at_z)
         object.__setattr__(self, "betas", tuple(self.betas))
 
-    def init(self, x):
+    def init(self, x: Array) -> State:
         return {
             "step": 0,
             "weight_sum": _scalar_state(x, 0.0, "float64"),
@@ -1648,16 +1707,18 @@ class AdamWScheduleFree(Rule):
             "exp_avg_sq": zeros_like(x),
         }
 
-    def evaluation_point(self, state):
+    def evaluation_point(self, state: State) -> np.ndarray | torch.Tensor:
         """The average :math:`x`, where the model is evaluated (and checkpointed)."""
         return state["x"]
 
-    def training_point(self, state):
+    def training_point(self, state: State) -> np.ndarray | torch.Tensor:
         """:math:`y = \\beta_1 x + (1 - \\beta_1) z`, where the gradient is taken."""
         beta1 = self.betas[0]
         return add(state["x"] * beta1, state["z"], 1 - beta1)
 
-    def step(self, x, g, state, grad_fn=None):
+    def step(
+        self, x: Array, g: Array, state: State, grad_fn: Callable[[Array], Array] | None = None
+    ) -> tuple[Array, State]:
         xp = namespace(x, g)
         _prepare(self, x, g)
         beta2 = self.betas[1]
@@ -1682,7 +1743,7 @@ class AdamWScheduleFree(Rule):
             "x": x_avg,
             "exp_avg_sq": v,
         }
-        return self.training_point(new), new
+        return cast(Array, self.training_point(new)), new
 
 
 # --------------------------------------------------------------------------------------------
@@ -1755,9 +1816,9 @@ class Rprop(Rule):
     """
 
     elementwise: ClassVar[bool] = True
-    lr: float = 1e-2
-    etas: tuple[float, float] = (0.5, 1.2)
-    step_sizes: tuple[float, float] = (1e-6, 50)
+    lr: Hyper = 1e-2
+    etas: tuple[Hyper, Hyper] = (0.5, 1.2)
+    step_sizes: tuple[Hyper, Hyper] = (1e-6, 50)
     _: KW_ONLY
     maximize: bool = False
 
@@ -1777,10 +1838,12 @@ class Rprop(Rule):
         object.__setattr__(self, "etas", tuple(self.etas))
         object.__setattr__(self, "step_sizes", tuple(self.step_sizes))
 
-    def init(self, x):
+    def init(self, x: Array) -> State:
         return {"step": 0, "prev": zeros_like(x), "step_size": zeros_like(x) + self.lr}
 
-    def step(self, x, g, state, grad_fn=None):
+    def step(
+        self, x: Array, g: Array, state: State, grad_fn: Callable[[Array], Array] | None = None
+    ) -> tuple[Array, State]:
         xp = namespace(x, g)
         g = _prepare(self, x, g)
         etaminus, etaplus = self.etas
@@ -1833,11 +1896,11 @@ class ASGD(Rule):
     """
 
     elementwise: ClassVar[bool] = True
-    lr: float = 1e-2
-    lambd: float = 1e-4
-    alpha: float = 0.75
-    t0: float = 1e6
-    weight_decay: float = 0.0
+    lr: Hyper = 1e-2
+    lambd: Hyper = 1e-4
+    alpha: Hyper = 0.75
+    t0: Hyper = 1e6
+    weight_decay: Hyper = 0.0
     _: KW_ONLY
     maximize: bool = False
 
@@ -1849,13 +1912,15 @@ class ASGD(Rule):
         _check("weight_decay", self.weight_decay)
         _check_flag("maximize", self.maximize)
 
-    def init(self, x):
+    def init(self, x: Array) -> State:
         lr = _value(self.lr)
         # A sweep over learning rates (numpy) keeps one eta per run.
         eta = _scalar_state(x, lr) if np.ndim(lr) == 0 else np.asarray(lr, dtype=float)
         return {"step": 0, "eta": eta, "mu": _scalar_state(x, 1.0), "ax": zeros_like(x)}
 
-    def step(self, x, g, state, grad_fn=None):
+    def step(
+        self, x: Array, g: Array, state: State, grad_fn: Callable[[Array], Array] | None = None
+    ) -> tuple[Array, State]:
         g = _l2(self, x, _prepare(self, x, g))
         t = state["step"] + 1
         eta = _value(state["eta"])
@@ -2049,11 +2114,11 @@ class LBFGS(Rule):
     chapters 3 and 7; implementation: ``torch.optim.LBFGS`` (after Schmidt's minFunc).
     """
 
-    lr: float = 1.0
+    lr: Hyper = 1.0
     max_iter: int = 20
     max_eval: int | None = None
-    tolerance_grad: float = 1e-7
-    tolerance_change: float = 1e-9
+    tolerance_grad: Hyper = 1e-7
+    tolerance_change: Hyper = 1e-9
     history_size: int = 100
     line_search_fn: str | None = None
 
@@ -2072,10 +2137,10 @@ class LBFGS(Rule):
                 f"Received: line_search_fn={self.line_search_fn!r}"
             )
 
-    def init(self, x):
+    def init(self, x: Array) -> State:
         return {"func_evals": 0, "n_iter": 0}
 
-    def direction(self, g, state):
+    def direction(self, g: Array, state: State) -> tuple[Array, State]:
         """The L-BFGS direction :math:`-Hg` (the two-loop recursion) and the updated memory.
 
         ``state`` holds the previous direction ``d``, step ``t`` and gradient
@@ -2085,18 +2150,21 @@ class LBFGS(Rule):
         """
         if state["n_iter"] == 1:
             return -g, {"old_dirs": [], "old_stps": [], "ro": [], "H_diag": 1}
+        old_dirs: list[Any]
+        old_stps: list[Any]
+        ro: list[Any]
         old_dirs, old_stps, ro = state["old_dirs"], state["old_stps"], state["ro"]
         scale = state["H_diag"]
         y = g - state["prev_flat_grad"]
         s = state["d"] * state["t"]
         ys = _dot(y, s)
         if ys > 1e-10:
-            keep = 1 if len(old_dirs) == self.history_size else 0
+            keep: int = 1 if len(old_dirs) == self.history_size else 0
             old_dirs, old_stps = [*old_dirs[keep:], y], [*old_stps[keep:], s]
             ro = [*ro[keep:], 1.0 / ys]
             scale = ys / _dot(y, y)
         q = -g
-        a = [None] * len(old_dirs)
+        a: list[Any] = [None] * len(old_dirs)
         for i in reversed(range(len(old_dirs))):
             a[i] = _dot(old_stps[i], q) * ro[i]
             q = add(q, old_dirs[i], -a[i])
@@ -2106,7 +2174,17 @@ class LBFGS(Rule):
             r = add(r, old_stps[i], a[i] - b)
         return r, {"old_dirs": old_dirs, "old_stps": old_stps, "ro": ro, "H_diag": scale}
 
-    def step(self, x, g, state, grad_fn=None, *, value=None, value_and_grad=None, pieces=None):
+    def step(
+        self,
+        x: Array,
+        g: Array,
+        state: State,
+        grad_fn: Callable[[Array], Array] | None = None,
+        *,
+        value: float | None = None,
+        value_and_grad: Callable[[Array], tuple[float, Array]] | None = None,
+        pieces: Sequence[int] | None = None,
+    ) -> tuple[Array, State]:
         g = _prepare(self, x, g)
         if (value is None or value_and_grad is None) and (
             self.max_iter > 1 or self.line_search_fn is not None
@@ -2142,7 +2220,8 @@ class LBFGS(Rule):
             more = 0
             if self.line_search_fn is not None:
                 loss, g, t, more = _strong_wolfe(
-                    value_and_grad, x, t, d, loss, g, gtd, max_ls=self.max_eval - evaluations,
+                    value_and_grad, x, t, d, loss, g, gtd,
+                    max_ls=cast(int, self.max_eval) - evaluations,  # an int after __post_init__
                     move=lambda x, d, t: _move(x, d, t, pieces))
                 state["t"] = t
                 x = _move(x, d, t, pieces)
@@ -2152,14 +2231,15 @@ class LBFGS(Rule):
                 converged = False
                 if n_iter != self.max_iter:
                     # Not after the last iteration: the next step evaluates there anyway.
-                    loss, g = value_and_grad(x)
+                    # cast: max_iter > 1 here, so step checked that value_and_grad is given.
+                    loss, g = cast(Callable[[Array], tuple[float, Array]], value_and_grad)(x)
                     converged = abs_(g).max() <= self.tolerance_grad
                     more = 1
             evaluations += more
             state["func_evals"] += more
             if (
                 n_iter == self.max_iter
-                or evaluations >= self.max_eval
+                or evaluations >= cast(int, self.max_eval)
                 or converged
                 or abs_(d * t).max() <= self.tolerance_change
                 or abs(loss - state["prev_loss"]) < self.tolerance_change
@@ -2293,12 +2373,12 @@ class Shampoo(Rule):
         _check_reference("matrix_eps", self.matrix_eps, "matrix_eps must be non-negative")
         _check_flag("maximize", self.maximize)
 
-    def init(self, x):
+    def init(self, x: Array) -> State:
         return self.init_shard(x, Shards(x.shape))
 
-    def init_shard(self, x, whole):
+    def init_shard(self, x: Array, whole: Shards) -> State:
         """The state of rows ``x`` of a tensor (see :class:`Shards`): factors of the whole."""
-        state = {"step": 0}
+        state: State = {"step": 0}
         if _any_nonzero(self.momentum):
             state["momentum_buffer"] = None  # the first gradient, at the first step
         for i, n in enumerate(whole.shape):
@@ -2306,10 +2386,14 @@ class Shampoo(Rule):
             state[f"inv_pre_cond_{i}"] = zeros_like(_eye(x, n))
         return state
 
-    def step(self, x, g, state, grad_fn=None):
+    def step(
+        self, x: Array, g: Array, state: State, grad_fn: Callable[[Array], Array] | None = None
+    ) -> tuple[Array, State]:
         return self.step_shard(x, g, state, Shards(x.shape))
 
-    def step_shard(self, x, g, state, whole):
+    def step_shard(
+        self, x: Array, g: Array, state: State, whole: Shards
+    ) -> tuple[Array, State]:
         """The step of some rows of a tensor (see :class:`Shards`); all of it, unsharded.
 
         The momentum and the weight decay are elementwise and run on the rows; the gradient
@@ -2321,7 +2405,7 @@ class Shampoo(Rule):
         x, new = self._update(x, g, state, t % self.preconditioning_compute_steps == 0, whole)
         return x, {"step": t, **new}
 
-    def update(self, x, g, state, refresh):
+    def update(self, x: Array, g: Array, state: State, refresh: bool) -> tuple[Array, State]:
         """The step without its count: ``refresh`` says whether the roots are recomputed.
 
         ``step`` decides it from the count; :class:`adalearn.optim.Shampoo` compiles this
@@ -2543,13 +2627,13 @@ class SOAP(Rule):
             return [self.precondition_1d and x.shape[0] <= self.max_precondition_dim]
         return [n <= self.max_precondition_dim for n in self._merge(x).shape]
 
-    def init_shard(self, x, whole):
+    def init_shard(self, x: Array, whole: Shards) -> State:
         """The state of rows ``x`` of a tensor (see :class:`Shards`): the whole tensor's."""
         if is_tensor(x):
             return self.init(x.new_zeros(whole.shape))
         return self.init(np.zeros(whole.shape, dtype=x.dtype))
 
-    def init(self, x):
+    def init(self, x: Array) -> State:
         factors = []
         for has, n in zip(self._factored(x), self._merge(x).shape, strict=True):
             factors.append(zeros_like(_eye(x, n)) if has else [])
@@ -2558,9 +2642,9 @@ class SOAP(Rule):
                 "GG": factors, "Q": None,
                 "precondition_frequency": self.precondition_frequency, "shampoo_beta": beta}
 
-    def project(self, x, bases, back=False):
+    def project(self, x: Array, bases: Sequence[Array | list[Any]], back: bool = False) -> Array:
         """``x`` in the eigenbasis (:math:`Q_L^\\top X Q_R`), or back from it (``back``)."""
-        rotated = self._merge(x)
+        rotated: Any = self._merge(x)
         for basis in bases:
             if len(basis) > 0:
                 rotated = namespace(x).tensordot(rotated, basis, ([0], [1 if back else 0]))
@@ -2591,7 +2675,7 @@ class SOAP(Rule):
     def _refresh(self, factors, bases, second):
         """One power iteration and a QR per factor; :math:`V`'s coordinates follow the order."""
         merged = self._merge(second)
-        new = []
+        new: list[Any] = []
         for axis, (factor, basis) in enumerate(zip(factors, bases, strict=True)):
             if len(factor) == 0:
                 new.append([])
@@ -2602,10 +2686,14 @@ class SOAP(Rule):
             new.append(_qr_in_float32(_take(product, order, 1)))
         return new, self._unmerge(merged, second)
 
-    def step(self, x, g, state, grad_fn=None):
+    def step(
+        self, x: Array, g: Array, state: State, grad_fn: Callable[[Array], Array] | None = None
+    ) -> tuple[Array, State]:
         return self.step_shard(x, g, state, Shards(x.shape))
 
-    def step_shard(self, x, g, state, whole):
+    def step_shard(
+        self, x: Array, g: Array, state: State, whole: Shards
+    ) -> tuple[Array, State]:
         """The step of some rows of a tensor (see :class:`Shards`); all of it, unsharded.
 
         The gradient is gathered whole, once; every process keeps the moments, the factors
@@ -2630,7 +2718,7 @@ class SOAP(Rule):
         moments = {key: whole.replicated(state[key]) for key in ("exp_avg", "exp_avg_sq")}
         return {**state, **moments, "step": step}
 
-    def step_size(self, count):
+    def step_size(self, count: int) -> float:
         r""":math:`\eta \sqrt{1 - \beta_2^k} / (1 - \beta_1^k)` after :math:`k` = ``count``
         steps (:math:`\eta` without ``correct_bias``)."""
         if not self.correct_bias:
@@ -2639,7 +2727,9 @@ class SOAP(Rule):
         return self.lr * (math.sqrt(1.0 - math.pow(beta2, count))
                           / (1.0 - math.pow(beta1, count)))
 
-    def update(self, x, g, state, step_size, refresh):
+    def update(
+        self, x: Array, g: Array, state: State, step_size: float | torch.Tensor, refresh: bool
+    ) -> tuple[Array, State]:
         """The step after the first, given its size and whether the bases are refreshed.
 
         ``step`` computes both from the count; :class:`adalearn.optim.SOAP` compiles this
@@ -2766,7 +2856,7 @@ class Prodigy(Rule):
         _check_integer("slice_p", self.slice_p, 1)
         object.__setattr__(self, "betas", tuple(self.betas))
 
-    def init(self, x):
+    def init(self, x: Array) -> State:
         xp = namespace(x)
         flat = x.reshape(-1)[:: self.slice_p]
         state = {"step": 0, "s": zeros_like(flat),
@@ -2776,20 +2866,22 @@ class Prodigy(Rule):
         state["exp_avg_sq"] = zeros_like(x)
         return {**state, "d": self.d0, "d_max": self.d0, "d_numerator": 0.0, "k": 0}
 
-    def gradient(self, x, g):
+    def gradient(self, x: Array, g: Array) -> Array:
         """``g`` with the L2 penalty's gradient :math:`\\lambda x` added (without ``decouple``)."""
         if _any_nonzero(self.weight_decay) and not self.decouple:
             return add(g, x, self.weight_decay)
         return g
 
-    def scale(self, d, k):
+    def scale(self, d: float, k: int) -> float:
         """:math:`\\hat\\eta_k = d\\, \\eta\\, b_k`: the step size of step ``k`` for ``d``."""
         if not self.use_bias_correction:
             return d * self.lr
         beta1, beta2 = self.betas
         return d * self.lr * (((1 - beta2 ** (k + 1)) ** 0.5) / (1 - beta1 ** (k + 1)))
 
-    def accumulate(self, x, g, state, d, dlr):
+    def accumulate(
+        self, x: Array, g: Array, state: State, d: float, dlr: float
+    ) -> tuple[State, float, float]:
         """Phase 1, per parameter: the moments and :math:`s` after gradient ``g`` (with
         :meth:`gradient` applied), and this parameter's parts of :math:`r`'s increment and of
         :math:`\\lVert s \\rVert_1`, as numbers. ``d`` and ``dlr`` (:math:`\\hat\\eta`) are
@@ -2811,7 +2903,9 @@ class Prodigy(Rule):
         s = new["s"] = add(state["s"] * beta3, sliced, weight)
         return new, numerator, float(xp.abs(s).sum())
 
-    def estimate(self, d, d_max, numerator, denominator):
+    def estimate(
+        self, d: float, d_max: float, numerator: float, denominator: float
+    ) -> tuple[float, float, float]:
         """Phase 2, once: the new ``(d, d_max, d_hat)`` from :math:`r` = ``numerator`` and
         :math:`\\lVert s \\rVert_1` = ``denominator``."""
         d_hat = self.d_coef * numerator / denominator
@@ -2820,7 +2914,9 @@ class Prodigy(Rule):
         d_max = max(d_max, d_hat)
         return min(d_max, d * self.growth_rate), d_max, d_hat
 
-    def apply(self, x, g, state, d, dlr):
+    def apply(
+        self, x: Array, g: Array, state: State, d: float, dlr: float
+    ) -> tuple[Array, State]:
         """Phase 3, per parameter: the update with the new estimate ``d`` and the step's
         ``dlr``; the parameter's ``step`` count advances."""
         xp = namespace(x, g)
@@ -2833,7 +2929,9 @@ class Prodigy(Rule):
             x = addcdiv(x, g, denom, -dlr * d)
         return x, {**state, "step": state["step"] + 1}
 
-    def step(self, x, g, state, grad_fn=None):
+    def step(
+        self, x: Array, g: Array, state: State, grad_fn: Callable[[Array], Array] | None = None
+    ) -> tuple[Array, State]:
         g = self.gradient(x, _prepare(self, x, g))
         beta3 = self.beta3 if self.beta3 is not None else math.sqrt(self.betas[1])
         d, k = state["d"], state["k"]
