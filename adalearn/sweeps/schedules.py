@@ -7,7 +7,7 @@ learning rate. The task is next-character prediction on Python's own source
 (:func:`adalearn.data.python_source`) with :class:`adalearn.models.CharTransformer` (one block,
 width 32), mini-batches of 16 windows of 32 characters, weight decay 0.1 for every method,
 400 steps and three seeds per configuration; a cosine over 200 steps as well, the horizon at
-which the schedule-free runs are also read (the whole sweep is about twelve minutes on one core).
+which the schedule-free runs are also read.
 
 Each run records the validation loss (nats per character, on the whole held-out set) at eight
 evenly spaced steps, the last being the end of the run, and the training loss averaged over
