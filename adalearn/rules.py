@@ -43,12 +43,10 @@ array ``lr`` and makes the rule unhashable::
     class SignSGD(Rule):
         lr: float = 1e-2
 
-        def init(self, x: Array) -> State:
+        def init(self, x):
             return {}
 
-        def step(
-        self, x: Array, g: Array, state: State, grad_fn: Callable[[Array], Array] | None = None
-    ) -> tuple[Array, State]:
+        def step(self, x, g, state, grad_fn=None):
             xp = namespace(x, g)
             return x - self.lr * xp.sign(g), state
 """
