@@ -74,6 +74,9 @@ $(STAMP): requirements.txt pyproject.toml tools/widget-assets/package-lock.json 
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	# mup, the reference for the muP tests and chapter 18, declares torchvision and plotting
+	# packages it does not import; with them pip would replace the pinned CPU torch.
+	$(PY) -m pip install --quiet --no-deps mup==1.0.0
 	npm ci --prefix tools/widget-assets --ignore-scripts --no-audit --no-fund --silent
 	touch $(STAMP)
 
