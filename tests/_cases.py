@@ -12,6 +12,7 @@ import contextlib
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
 import lion_pytorch
 import numpy as np
 import prodigyopt
@@ -586,7 +587,6 @@ def suite(name):
 
 def configurations(infos, select=None):
     """(info, kwargs) for each parity configuration of ``infos``, as ids "Name-index"."""
-    import pytest
 
     return [pytest.param(info, kwargs, id=f"{info.name}-{index}")
             for info in infos for index, kwargs in enumerate(info.configs)
@@ -595,7 +595,6 @@ def configurations(infos, select=None):
 
 def invalid_rows(infos, keep=lambda row: True):
     """(info, row) for each refused input of ``infos`` that ``keep`` selects."""
-    import pytest
 
     return [pytest.param(info, row, id=f"{info.name}-{row.id}")
             for info in infos for row in info.invalid if keep(row)]
