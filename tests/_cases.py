@@ -356,7 +356,7 @@ RULES = [
     ),
     RuleInfo(
         "Heun", rules.Heun, optim.Heun, None, "namesakes", default_lr=None, evaluations=2,
-        closure=True,
+        closure=True, configs=({"lr": 0.05},),
         invalid=(
             _row({"lr": -0.1}, ValueError, "Invalid learning rate: -0.1", NONE),
             _row({}, TypeError, "missing 1 required positional argument: 'lr'", NONE),
