@@ -15,36 +15,16 @@ import numpy as np
 import pytest
 import pytorch_optimizer
 import torch
+from _cases import BY_NAME, configurations, invalid_rows, suite
 
 from adalearn import optim, rules
 
 STEPS = 50
-REFERENCES = {"Shampoo": pytorch_optimizer.Shampoo, "SOAP": pytorch_optimizer.SOAP}
-DEFAULT_LR = {"Shampoo": 1e-3, "SOAP": 3e-3}
+INFOS = suite("matrix")
+EACH = pytest.mark.parametrize("info", INFOS, ids=repr)
 SHAPES = [(12, 5), (5, 12), (7, 7), (9,), (2, 3, 4)]
 MERGED_SHAPES = [(2, 3, 4, 5), (6, 4, 3, 3)]
-CONFIGS = {
-    "Shampoo": [
-        {},
-        {"lr": 3e-3, "momentum": 0.5, "weight_decay": 0.1},
-        {"lr": 3e-3, "weight_decay": 0.1, "weight_decouple": True,
-         "preconditioning_compute_steps": 3},
-        {"lr": 1e-3, "momentum": 0.3, "weight_decay": 0.1, "weight_decouple": True,
-         "fixed_decay": True, "matrix_eps": 1e-4, "maximize": True},
-    ],
-    "SOAP": [
-        {},
-        {"lr": 1e-2, "betas": (0.9, 0.99), "shampoo_beta": 0.9, "precondition_frequency": 4,
-         "precondition_1d": True},
-        {"lr": 1e-2, "max_precondition_dim": 8, "normalize_gradient": True,
-         "correct_bias": False, "weight_decay": 0.0, "maximize": True},
-        {"lr": 1e-2, "merge_dims": True, "max_precondition_dim": 16, "eps": 1e-6},
-        {"lr": 1e-2, "merge_dims": True, "max_precondition_dim": 16,
-         "data_format": "channels_last", "precondition_frequency": 3},
-    ],
-}
-CASES = [pytest.param(name, kwargs, id=f"{name}-{index}")
-         for name, configs in CONFIGS.items() for index, kwargs in enumerate(configs)]
+CASES = configurations(INFOS)
 DTYPES = pytest.mark.parametrize("dtype", [torch.float64, torch.float32],
                                  ids=["float64", "float32"])
 
@@ -80,7 +60,7 @@ class Problem:
 
 def build(make, params, kwargs):
     """Two param groups (the second at three times the learning rate) and a StepLR schedule."""
-    lr = kwargs.get("lr", DEFAULT_LR[make.__name__])
+    lr = kwargs.get("lr", BY_NAME[make.__name__].default_lr)
     optimizer = make([{"params": params[:3]}, {"params": params[3:], "lr": 3 * lr}], **kwargs)
     return optimizer, torch.optim.lr_scheduler.StepLR(optimizer, step_size=15, gamma=0.5)
 
@@ -101,22 +81,22 @@ def run(make, kwargs, dtype, steps=STEPS):
     return train(problem, params, optimizer, scheduler, steps), optimizer
 
 
-@pytest.mark.parametrize(("name", "kwargs"), CASES)
+@pytest.mark.parametrize(("info", "kwargs"), CASES)
 @DTYPES
-def test_equals_pytorch_optimizer_bit_for_bit(name, kwargs, dtype):
-    ours, _ = run(getattr(optim, name), kwargs, dtype)
-    theirs, _ = run(REFERENCES[name], kwargs, dtype)
+def test_equals_pytorch_optimizer_bit_for_bit(info, kwargs, dtype):
+    ours, _ = run(info.optimizer, kwargs, dtype)
+    theirs, _ = run(info.reference, kwargs, dtype)
     start = torch.cat([p.flatten() for p in Problem(shapes_for(kwargs), dtype).start])
     assert torch.isfinite(theirs).all()
     assert (theirs - start).abs().max() > 1e-3, "the reference did not move"
     assert torch.equal(ours, theirs), (ours - theirs).abs().max().item()
 
 
-@pytest.mark.parametrize("name", REFERENCES)
-def test_state_and_groups_have_the_references_layout(name):
-    kwargs = CONFIGS[name][1]
-    _, ours = run(getattr(optim, name), kwargs, torch.float64, steps=6)
-    _, theirs = run(REFERENCES[name], kwargs, torch.float64, steps=6)
+@EACH
+def test_state_and_groups_have_the_references_layout(info):
+    kwargs = info.configs[1]
+    _, ours = run(info.optimizer, kwargs, torch.float64, steps=6)
+    _, theirs = run(info.reference, kwargs, torch.float64, steps=6)
     assert [g["step"] for g in ours.param_groups] == [g["step"] for g in theirs.param_groups]
     mine = [ours.state[p] for g in ours.param_groups for p in g["params"]]
     reference = [theirs.state[p] for g in theirs.param_groups for p in g["params"]]
@@ -181,7 +161,7 @@ def test_numpy_runs_agree_with_the_reference(name, shape, kwargs):
     whose refresh runs its QR factorisation in float32."""
     problem = Problem([shape], torch.float64)
     matrix, target = problem.matrices[0].numpy(), problem.targets[0].numpy()
-    rule = getattr(rules, name)(**kwargs)
+    rule = BY_NAME[name].rule(**kwargs)
     x = problem.start[0].numpy().copy()
     state = rule.init(x)
     for _ in range(30):
@@ -189,7 +169,7 @@ def test_numpy_runs_agree_with_the_reference(name, shape, kwargs):
         g = (matrix.T @ (matrix @ flat - target) + 0.4 * flat**3).reshape(shape)
         x, state = rule.step(x, g, state)
     p = problem.parameters()
-    reference = REFERENCES[name](p, **kwargs)
+    reference = BY_NAME[name].reference(p, **kwargs)
     for _ in range(30):
         reference.zero_grad()
         problem.loss(p).backward()
@@ -247,13 +227,13 @@ def resumed(first, second, name, kwargs, steps=12):
     return train(problem, params, optimizer, scheduler, steps)
 
 
-@pytest.mark.parametrize(("name", "kwargs"), [
-    pytest.param("Shampoo", CONFIGS["Shampoo"][1], id="Shampoo"),
-    pytest.param("SOAP", CONFIGS["SOAP"][1], id="SOAP"),
-    pytest.param("SOAP", CONFIGS["SOAP"][4], id="SOAP-merged"),
+@pytest.mark.parametrize(("info", "kwargs"), [
+    pytest.param(BY_NAME["Shampoo"], BY_NAME["Shampoo"].configs[1], id="Shampoo"),
+    pytest.param(BY_NAME["SOAP"], BY_NAME["SOAP"].configs[1], id="SOAP"),
+    pytest.param(BY_NAME["SOAP"], BY_NAME["SOAP"].configs[4], id="SOAP-merged"),
 ])
-def test_state_dict_resumes_and_crosses_to_and_from_the_reference(name, kwargs):
-    ours, theirs = getattr(optim, name), REFERENCES[name]
+def test_state_dict_resumes_and_crosses_to_and_from_the_reference(info, kwargs):
+    name, ours, theirs = info.name, info.optimizer, info.reference
     straight, _ = run(ours, kwargs, torch.float64, steps=24)
     assert torch.equal(resumed(ours, ours, name, kwargs), straight)
     assert torch.equal(resumed(ours, theirs, name, kwargs), straight)
@@ -263,50 +243,27 @@ def test_state_dict_resumes_and_crosses_to_and_from_the_reference(name, kwargs):
 # --------------------------------------------------------------------------------------------
 # Bad input: pytorch-optimizer's messages, as ValueErrors.
 
-INVALID = [
-    ("Shampoo", {"lr": -1.0}),
-    ("Shampoo", {"momentum": 1.0}),
-    ("Shampoo", {"momentum": -0.1}),
-    ("Shampoo", {"weight_decay": -1.0}),
-    ("Shampoo", {"preconditioning_compute_steps": 0}),
-    ("Shampoo", {"matrix_eps": -1.0}),
-    ("SOAP", {"lr": -1.0}),
-    ("SOAP", {"betas": (1.0, 0.95)}),
-    ("SOAP", {"betas": (0.9, -0.1)}),
-    ("SOAP", {"shampoo_beta": -0.5}),
-    ("SOAP", {"weight_decay": -1.0}),
-    ("SOAP", {"precondition_frequency": 0}),
-    ("SOAP", {"max_precondition_dim": 0}),
-    ("SOAP", {"eps": -1.0}),
-]
 
-
-@pytest.mark.parametrize(("name", "kwargs"), INVALID, ids=[f"{n}-{k}" for n, k in INVALID])
-def test_bad_hyperparameters_fail_in_the_references_words(name, kwargs):
+@pytest.mark.parametrize(("info", "row"), invalid_rows(INFOS, lambda row: row.message is None))
+def test_bad_hyperparameters_fail_in_the_references_words(info, row):
     params = Problem(SHAPES[:1], torch.float64).parameters()
     with pytest.raises(Exception) as theirs:  # noqa: PT011 - its own exception classes
-        REFERENCES[name](params, **kwargs)
-    for make in (getattr(rules, name), lambda **kw: getattr(optim, name)(params, **kw)):
+        info.reference(params, **row.kwargs)
+    for make in (info.rule, lambda **kw: info.optimizer(params, **kw)):
         with pytest.raises(ValueError, match=re.escape(str(theirs.value))):
-            make(**kwargs)
+            make(**row.kwargs)
 
 
-@pytest.mark.parametrize(("name", "kwargs", "error", "message"), [
-    ("SOAP", {"data_format": "NHWC"}, ValueError,
-     "`data_format` must be 'channels_first' or 'channels_last'. Received: data_format='NHWC'"),
-    ("SOAP", {"precondition_frequency": 2.5}, TypeError,
-     "`precondition_frequency` must be an integer. Received: precondition_frequency=2.5"),
-    ("Shampoo", {"weight_decouple": "yes"}, TypeError,
-     "`weight_decouple` must be True or False. Received: weight_decouple='yes'"),
-])
-def test_what_the_reference_takes_silently_is_refused(name, kwargs, error, message):
-    with pytest.raises(error, match=re.escape(message)):
-        getattr(rules, name)(**kwargs)
+@pytest.mark.parametrize(("info", "row"), invalid_rows(INFOS, lambda row: row.message is not None))
+def test_what_the_reference_takes_silently_is_refused(info, row):
+    with pytest.raises(row.error, match=re.escape(row.message)):
+        info.rule(**row.kwargs)
 
 
-@pytest.mark.parametrize("name", REFERENCES)
-def test_complex_parameters_fail_with_the_references_message(name):
-    for make, error in ((REFERENCES[name], Exception), (getattr(optim, name), RuntimeError)):
+@EACH
+def test_complex_parameters_fail_with_the_references_message(info):
+    name = info.name
+    for make, error in ((info.reference, Exception), (info.optimizer, RuntimeError)):
         p = torch.nn.Parameter(torch.ones(3, 2, dtype=torch.complex128))
         p.grad = torch.ones_like(p)
         with pytest.raises(error, match=f"{name} does not support complex parameter."):
@@ -319,34 +276,34 @@ def test_complex_parameters_fail_with_the_references_message(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", REFERENCES)
-def test_compiled_matches_the_reference(name):
+@EACH
+def test_compiled_matches_the_reference(info):
     """Matrices whose factors are soon of full rank: compiled rounding (inductor's matrix
     products) then stays at float64's rounding for Shampoo and at float32's for SOAP, whose
     refresh runs its QR in float32. On a vector, whose factor stays nearly singular, Shampoo's
     inverse root would amplify such differences by up to ε^(-1/2)."""
-    kwargs = {"lr": 1e-2, **({"precondition_frequency": 3} if name == "SOAP" else {})}
+    kwargs = info.compiled
     problem = Problem([(8, 6), (5, 9), (6, 6)], torch.float64)
     results = []
-    for make in (lambda p, **kw: getattr(optim, name)(p, compile=True, **kw), REFERENCES[name]):
+    for make in (lambda p, **kw: info.optimizer(p, compile=True, **kw), info.reference):
         params = problem.parameters()
         optimizer = make(params, **kwargs)
         results.append(train(problem, params, optimizer,
                              torch.optim.lr_scheduler.StepLR(optimizer, 5, 0.5), 12))
     moved = (results[1] - torch.cat([p.flatten() for p in problem.start])).abs().max()
     assert moved > 1e-2
-    tolerance = 1e-4 if name == "SOAP" else 1e-9
+    tolerance = 1e-4 if info.name == "SOAP" else 1e-9
     torch.testing.assert_close(results[0], results[1], rtol=0, atol=tolerance * moved.item())
 
 
-@pytest.mark.parametrize("name", REFERENCES)
-def test_a_rule_optimizer_of_the_rule_is_the_same_optimizer(name):
+@EACH
+def test_a_rule_optimizer_of_the_rule_is_the_same_optimizer(info):
     """With every parameter stepping every time, a step count per parameter (RuleOptimizer's)
     is the group's count (pytorch-optimizer's)."""
-    kwargs = CONFIGS[name][1]
+    kwargs = info.configs[1]
     results = []
-    for make in (lambda p: optim.RuleOptimizer(p, getattr(rules, name)(**kwargs)),
-                 lambda p: REFERENCES[name](p, **kwargs)):
+    for make in (lambda p: optim.RuleOptimizer(p, info.rule(**kwargs)),
+                 lambda p: info.reference(p, **kwargs)):
         problem = Problem(SHAPES, torch.float64)
         params = problem.parameters()
         optimizer = make(params)

@@ -7,40 +7,24 @@ group entries (``d``, ``d_max``, ``d_numerator``, ...) and per-parameter state; 
 prodigyopt's.
 """
 
-import contextlib
 import io
 import re
 
 import numpy as np
-import prodigyopt
 import pytest
 import torch
+from _cases import BY_NAME, invalid_rows
 
 from adalearn import optim, rules
 
 STEPS = 50
 SHAPES = [(12, 5), (7,), (3, 4, 2), (5, 5), ()]
-CONFIGS = [
-    {},
-    {"weight_decay": 0.1, "use_bias_correction": True},
-    {"weight_decay": 0.1, "decouple": False, "growth_rate": 1.3, "d_coef": 2.0, "slice_p": 2},
-    {"betas": (0.0, 0.99), "beta3": 0.9, "safeguard_warmup": True, "d0": 1e-4},
-    {"lr": 0.5, "eps": 1e-6, "betas": (0.8, 0.95)},
-]
+INFO = BY_NAME["Prodigy"]
+CONFIGS = INFO.configs
+REFERENCE = INFO.reference  # prodigyopt.Prodigy, quiet
 CASES = [pytest.param(kwargs, id=str(index)) for index, kwargs in enumerate(CONFIGS)]
 DTYPES = pytest.mark.parametrize("dtype", [torch.float64, torch.float32],
                                  ids=["float64", "float32"])
-
-
-def quiet(make):
-    """prodigyopt prints a line when built with decoupled weight decay."""
-    def build(*args, **kwargs):
-        with contextlib.redirect_stdout(io.StringIO()):
-            return make(*args, **kwargs)
-    return build
-
-
-REFERENCE = quiet(prodigyopt.Prodigy)
 
 
 class Problem:
@@ -218,36 +202,20 @@ def test_state_dict_resumes_and_crosses_to_and_from_prodigyopt(kwargs):
 # --------------------------------------------------------------------------------------------
 # Bad input.
 
-INVALID = [
-    {"d0": 0.0},
-    {"d0": -1e-6},
-    {"lr": 0.0},
-    {"lr": -1.0},
-    {"eps": 0.0},
-    {"betas": (1.0, 0.999)},
-    {"betas": (0.9, -0.5)},
-]
-
-
-@pytest.mark.parametrize("kwargs", INVALID, ids=[str(k) for k in INVALID])
-def test_bad_hyperparameters_fail_with_prodigyopts_error(kwargs):
+@pytest.mark.parametrize(("info", "row"), invalid_rows([INFO], lambda row: row.message is None))
+def test_bad_hyperparameters_fail_with_prodigyopts_error(info, row):
     params = Problem(torch.float64).parameters()
     with pytest.raises(ValueError) as theirs:  # noqa: PT011 - the message is the question
-        REFERENCE(params, **kwargs)
+        REFERENCE(params, **row.kwargs)
     with pytest.raises(ValueError, match=re.escape(str(theirs.value))):
-        optim.Prodigy(params, **kwargs)
+        optim.Prodigy(params, **row.kwargs)
 
 
-@pytest.mark.parametrize(("kwargs", "error", "message"), [
-    ({"slice_p": 0}, ValueError, "`slice_p` must be at least 1. Received: slice_p=0"),
-    ({"growth_rate": 0.0}, ValueError, "Invalid growth_rate value: 0.0"),
-    ({"weight_decay": -0.1}, ValueError, "Invalid weight_decay value: -0.1"),
-    ({"beta3": 1.5}, ValueError, "Invalid beta3 value: 1.5"),
-    ({"decouple": "no"}, TypeError, "`decouple` must be True or False. Received: decouple='no'"),
-])
-def test_what_prodigyopt_takes_silently_is_refused(kwargs, error, message):
-    with pytest.raises(error, match=re.escape(message)):
-        rules.Prodigy(**kwargs)
+@pytest.mark.parametrize(("info", "row"),
+                         invalid_rows([INFO], lambda row: row.message is not None))
+def test_what_prodigyopt_takes_silently_is_refused(info, row):
+    with pytest.raises(row.error, match=re.escape(row.message)):
+        rules.Prodigy(**row.kwargs)
 
 
 def test_groups_with_different_learning_rates_fail_as_in_prodigyopt():
