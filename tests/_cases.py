@@ -68,6 +68,8 @@ class RuleInfo:
     compiled: the configuration run with ``compile=True`` (None: compile is refused or untested).
     low_precision: a configuration for bfloat16 and float16 (epsilons float16 can hold).
     distributed: a configuration for FSDP2, distribute_module and DDP.
+    layout: for torch.optim's namesakes, arguments that change what torch.optim stores in a
+        param group (its flags and options), for tests/test_state_dict_layout.py.
     """
 
     name: str
@@ -86,6 +88,7 @@ class RuleInfo:
     compiled: dict | None = None
     low_precision: dict | None = None
     distributed: dict | None = None
+    layout: dict | None = None
 
     def __repr__(self):
         return self.name
@@ -193,6 +196,7 @@ RULES = [
         _row({"capturable": False}, TypeError, "unexpected keyword argument 'capturable'", SAME,
              rule=False),
         suite="namesakes", default_lr=1e-3,
+        layout={"momentum": 0.9, "nesterov": True, "foreach": True, "maximize": True},
         configs=(
             {"lr": 0.1},
             {"lr": 0.05, "momentum": 0.9, "nesterov": True},
@@ -224,6 +228,7 @@ RULES = [
              "`foreach` must be one of (None, False, True). Received: foreach='yes'", ACCEPTS,
              rule=False),
         suite="namesakes", default_lr=1e-2,
+        layout={"foreach": False, "fused": False, "eps": 1e-6},
         configs=(
             {},
             {"lr": 0.1, "lr_decay": 0.01, "initial_accumulator_value": 0.1},
@@ -247,6 +252,7 @@ RULES = [
         _row({"centered": 1}, TypeError, "`centered` must be True or False. Received: centered=1",
              ACCEPTS),
         suite="namesakes", default_lr=1e-2,
+        layout={"centered": True, "foreach": True, "capturable": False},
         configs=(
             {},
             {"lr": 1e-3, "centered": True, "momentum": 0.9},
@@ -268,6 +274,7 @@ RULES = [
         _same({"rho": -0.1}, "Invalid rho value: -0.1"),
         _same({"lr": -1.0}, "Invalid learning rate: -1.0"),
         suite="namesakes", default_lr=1.0,
+        layout={"foreach": True, "maximize": True},
         configs=({}, {"rho": 0.95, "eps": 1e-5}, {"lr": 0.5, "weight_decay": 0.1}, {"lr": 2.0}),
         numpy={"Adadelta": {"lr": 1.0, "rho": 0.95}},
         engine={"Adadelta": {"rho": 0.95, "weight_decay": 0.1}},
@@ -301,6 +308,7 @@ RULES = [
         _row({"fused": True, "differentiable": True}, RuntimeError,
              "`fused` does not support `differentiable`", SAME, rule=False),
         suite="namesakes", default_lr=1e-3,
+        layout={"amsgrad": True, "foreach": False, "decoupled_weight_decay": True},
         configs=(
             {},
             {"lr": 0.01, "amsgrad": True},
@@ -325,6 +333,7 @@ RULES = [
         _row({"fused": True, "foreach": True}, RuntimeError,
              "`fused` and `foreach` cannot be `True` together.", SAME, rule=False),
         suite="namesakes", default_lr=1e-3,
+        layout={"amsgrad": True, "foreach": True, "fused": None},
         configs=(
             {},
             {"lr": 0.01, "amsgrad": True, "weight_decay": 0.1},
@@ -342,6 +351,7 @@ RULES = [
         _same({"betas": (-0.1, 0.9)}, "Invalid beta parameter at index 0: -0.1"),
         _same({"lr": -2e-3}, "Invalid learning rate: -0.002"),
         suite="namesakes", default_lr=2e-3,
+        layout={"foreach": False, "maximize": True},
         configs=(
             {},
             {"lr": 0.01, "weight_decay": 0.1},
@@ -365,7 +375,8 @@ RULES = [
         engine={"Heun": {"lr": 0.05}},
     ),
     RuleInfo("SparseAdam", rules.SparseAdam, optim.SparseAdam, torch.optim.SparseAdam, "sparse",
-             default_lr=1e-3),
+             default_lr=1e-3,
+             layout={"maximize": True, "lr": 0.01}),
     # After Adam: against torch.optim, lion-pytorch 0.2.5 and schedulefree 1.4.1.
     _after_adam(
         "NAdam", torch.optim.NAdam, _NADAM,
@@ -377,6 +388,7 @@ RULES = [
         _own({"momentum_decay": -0.1}, "Invalid momentum_decay value: -0.1"),
         _own({"decoupled_weight_decay": "yes"}, "decoupled_weight_decay", TypeError),
         default_lr=2e-3,
+        layout={"decoupled_weight_decay": True, "foreach": True},
         low_precision={"lr": 0.01, "eps": 1e-3},
         distributed={"lr": 0.01, "decoupled_weight_decay": True, "weight_decay": 0.1},
     ),
@@ -388,6 +400,7 @@ RULES = [
         _own({"betas": (0.9, 1.0)}, "Invalid beta parameter at index 1: 1.0"),
         _own({"weight_decay": -1.0}, "Invalid weight_decay value: -1.0"),
         default_lr=1e-3,
+        layout={"decoupled_weight_decay": True, "foreach": False},
         low_precision={"lr": 0.01, "eps": 1e-3},
         distributed={"lr": 0.01},
     ),
@@ -401,6 +414,7 @@ RULES = [
         _own({"weight_decay": -1.0}, "weight_decay should be >= 0 but is: -1.0"),
         _own({"eps": 1e-3}, "`eps` must be a pair (eps1, eps2)", TypeError),
         default_lr=1e-2, elementwise=False,
+        layout={"foreach": True, "maximize": True},
         low_precision={"lr": 0.01},
         distributed={"lr": 0.01},
     ),
@@ -417,6 +431,7 @@ RULES = [
         _own({"ns_steps": 2.5}, "`ns_steps` must be a non-negative integer", TypeError),
         _own({"eps": -1e-7}, "Invalid epsilon value: -1e-07"),
         default_lr=1e-3, elementwise=False,
+        layout={"nesterov": False, "adjust_lr_fn": "match_rms_adamw"},
         distributed={"lr": 0.02},
     ),
     _after_adam(
@@ -446,6 +461,7 @@ RULES = [
     # own suite adds numpy, large layers, compiled runs and state_dict.
     RuleInfo(
         "Rprop", rules.Rprop, optim.Rprop, torch.optim.Rprop, "more_namesakes", default_lr=1e-2,
+        layout={"lr": 0.05, "etas": (0.3, 1.5), "foreach": True, "maximize": True},
         configs=_RPROP, compiled=_RPROP[1],
         invalid=(
             _row({"etas": (1.0, 0.5)}, ValueError, "Invalid eta values: 1.0, 0.5", rule=False),
@@ -460,6 +476,8 @@ RULES = [
     ),
     RuleInfo(
         "ASGD", rules.ASGD, optim.ASGD, torch.optim.ASGD, "more_namesakes", default_lr=1e-2,
+        layout={"lr": 0.05, "lambd": 0.01, "t0": 1.0, "weight_decay": 0.1, "foreach": False,
+                "maximize": True},
         configs=_ASGD, compiled=_ASGD[0],
         invalid=(
             _row({"lambd": -1.0}, ValueError, "Invalid lambd value: -1.0", rule=False),
@@ -470,6 +488,8 @@ RULES = [
     ),
     RuleInfo(
         "LBFGS", rules.LBFGS, optim.LBFGS, torch.optim.LBFGS, "more_namesakes", default_lr=1.0,
+        layout={"lr": 0.5, "max_iter": 4, "history_size": 3,
+                "line_search_fn": "strong_wolfe"},
         elementwise=False, closure=True,
         invalid=(
             _row({"lr": -1.0}, ValueError, "Invalid learning rate: -1.0", optimizer=False),
