@@ -16,6 +16,7 @@ import pytest
 import pytorch_optimizer
 import torch
 from _cases import BY_NAME, configurations, invalid_rows, suite
+from _models import Problem
 
 from adalearn import optim, rules
 
@@ -33,31 +34,6 @@ def shapes_for(kwargs):
     return MERGED_SHAPES if kwargs.get("merge_dims") else SHAPES
 
 
-class Problem:
-    """A least-squares loss with a quartic term for each parameter: ½‖A vec(P) − b‖² + Σ P⁴/10.
-
-    Its gradient mixes every entry of a parameter with every other, as a layer's does.
-    """
-
-    def __init__(self, shapes, dtype, seed=0):
-        generator = torch.Generator().manual_seed(seed)
-        self.start, self.matrices, self.targets = [], [], []
-        for shape in shapes:
-            n = int(np.prod(shape))
-            self.start.append(torch.randn(shape, generator=generator, dtype=dtype))
-            self.matrices.append(torch.randn(n, n, generator=generator, dtype=dtype) / n**0.5)
-            self.targets.append(torch.randn(n, generator=generator, dtype=dtype))
-
-    def parameters(self):
-        return [torch.nn.Parameter(p.clone()) for p in self.start]
-
-    def loss(self, params):
-        return sum(
-            0.5 * (a @ p.reshape(-1) - b).pow(2).sum() + 0.1 * p.pow(4).sum()
-            for p, a, b in zip(params, self.matrices, self.targets, strict=True)
-        )
-
-
 def build(make, params, kwargs):
     """Two param groups (the second at three times the learning rate) and a StepLR schedule."""
     lr = kwargs.get("lr", BY_NAME[make.__name__].default_lr)
@@ -65,20 +41,11 @@ def build(make, params, kwargs):
     return optimizer, torch.optim.lr_scheduler.StepLR(optimizer, step_size=15, gamma=0.5)
 
 
-def train(problem, params, optimizer, scheduler, steps):
-    for _ in range(steps):
-        optimizer.zero_grad()
-        problem.loss(params).backward()
-        optimizer.step()
-        scheduler.step()
-    return torch.cat([p.detach().flatten() for p in params])
-
-
 def run(make, kwargs, dtype, steps=STEPS):
     problem = Problem(shapes_for(kwargs), dtype)
     params = problem.parameters()
     optimizer, scheduler = build(make, params, kwargs)
-    return train(problem, params, optimizer, scheduler, steps), optimizer
+    return problem.train(params, optimizer, scheduler, steps), optimizer
 
 
 @pytest.mark.parametrize(("info", "kwargs"), CASES)
@@ -187,7 +154,7 @@ def test_merged_dimensions_that_fit_in_one_are_one_factor():
     with pytest.raises(RuntimeError, match=re.escape("shape '[1]' is invalid")):
         params = problem.parameters()
         reference = pytorch_optimizer.SOAP(params, merge_dims=True)
-        train(problem, params, reference, torch.optim.lr_scheduler.StepLR(reference, 15), 2)
+        problem.train(params, reference, torch.optim.lr_scheduler.StepLR(reference, 15), 2)
     ours, flat = problem.parameters(), torch.nn.Parameter(problem.start[0].reshape(-1).clone())
     for make, params, point in (
         (lambda p: optim.SOAP(p, lr=1e-2, merge_dims=True, precondition_frequency=3), ours,
@@ -219,12 +186,12 @@ def resumed(first, second, name, kwargs, steps=12):
     problem = Problem(shapes_for(kwargs), torch.float64)
     params = problem.parameters()
     optimizer, scheduler = build(first, params, kwargs)
-    train(problem, params, optimizer, scheduler, steps)
+    problem.train(params, optimizer, scheduler, steps)
     state, schedule = saved(optimizer), scheduler.state_dict()
     optimizer, scheduler = build(second, params, kwargs)
     optimizer.load_state_dict(state)
     scheduler.load_state_dict(schedule)
-    return train(problem, params, optimizer, scheduler, steps)
+    return problem.train(params, optimizer, scheduler, steps)
 
 
 @pytest.mark.parametrize(("info", "kwargs"), [
@@ -288,8 +255,8 @@ def test_compiled_matches_the_reference(info):
     for make in (lambda p, **kw: info.optimizer(p, compile=True, **kw), info.reference):
         params = problem.parameters()
         optimizer = make(params, **kwargs)
-        results.append(train(problem, params, optimizer,
-                             torch.optim.lr_scheduler.StepLR(optimizer, 5, 0.5), 12))
+        schedule = torch.optim.lr_scheduler.StepLR(optimizer, 5, 0.5)
+        results.append(problem.train(params, optimizer, schedule, 12))
     moved = (results[1] - torch.cat([p.flatten() for p in problem.start])).abs().max()
     assert moved > 1e-2
     tolerance = 1e-4 if info.name == "SOAP" else 1e-9
@@ -307,6 +274,6 @@ def test_a_rule_optimizer_of_the_rule_is_the_same_optimizer(info):
         problem = Problem(SHAPES, torch.float64)
         params = problem.parameters()
         optimizer = make(params)
-        results.append(train(problem, params, optimizer,
-                             torch.optim.lr_scheduler.StepLR(optimizer, 15, 0.5), 20))
+        schedule = torch.optim.lr_scheduler.StepLR(optimizer, 15, 0.5)
+        results.append(problem.train(params, optimizer, schedule, 20))
     assert torch.equal(*results)

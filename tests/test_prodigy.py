@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from _cases import BY_NAME, invalid_rows
+from _models import Problem
 
 from adalearn import optim, rules
 
@@ -27,48 +28,17 @@ DTYPES = pytest.mark.parametrize("dtype", [torch.float64, torch.float32],
                                  ids=["float64", "float32"])
 
 
-class Problem:
-    """½‖A vec(P) − b‖² + Σ P⁴/10 for each parameter: gradients that mix a parameter's entries."""
-
-    def __init__(self, dtype, seed=0):
-        generator = torch.Generator().manual_seed(seed)
-        self.start, self.matrices, self.targets = [], [], []
-        for shape in SHAPES:
-            n = int(np.prod(shape))
-            self.start.append(torch.randn(shape, generator=generator, dtype=dtype))
-            self.matrices.append(torch.randn(n, n, generator=generator, dtype=dtype) / n**0.5)
-            self.targets.append(torch.randn(n, generator=generator, dtype=dtype))
-
-    def parameters(self):
-        return [torch.nn.Parameter(p.clone()) for p in self.start]
-
-    def loss(self, params):
-        return sum(
-            0.5 * (a @ p.reshape(-1) - b).pow(2).sum() + 0.1 * p.pow(4).sum()
-            for p, a, b in zip(params, self.matrices, self.targets, strict=True)
-        )
-
-
 def build(make, params, kwargs, second_lr=None):
     second = {} if second_lr is None else {"lr": second_lr}
     optimizer = make([{"params": params[:2]}, {"params": params[2:], **second}], **kwargs)
     return optimizer, torch.optim.lr_scheduler.StepLR(optimizer, step_size=15, gamma=0.5)
 
 
-def train(problem, params, optimizer, scheduler, steps):
-    for _ in range(steps):
-        optimizer.zero_grad()
-        problem.loss(params).backward()
-        optimizer.step()
-        scheduler.step()
-    return torch.cat([p.detach().flatten() for p in params])
-
-
 def run(make, kwargs, dtype, steps=STEPS, second_lr=None):
-    problem = Problem(dtype)
+    problem = Problem(SHAPES, dtype)
     params = problem.parameters()
     optimizer, scheduler = build(make, params, kwargs, second_lr)
-    return train(problem, params, optimizer, scheduler, steps), optimizer
+    return problem.train(params, optimizer, scheduler, steps), optimizer
 
 
 def assert_same_state(ours, theirs):
@@ -93,7 +63,7 @@ def assert_same_state(ours, theirs):
 def test_equals_prodigyopt_bit_for_bit(kwargs, dtype):
     ours, optimizer = run(optim.Prodigy, kwargs, dtype)
     theirs, reference = run(REFERENCE, kwargs, dtype)
-    start = torch.cat([p.flatten() for p in Problem(dtype).start])
+    start = torch.cat([p.flatten() for p in Problem(SHAPES, dtype).start])
     assert (theirs - start).abs().max() > 1e-2, "the reference did not move"
     assert reference.param_groups[0]["d"] > 10 * reference.param_groups[0]["d0"]
     assert torch.equal(ours, theirs), (ours - theirs).abs().max().item()
@@ -105,15 +75,15 @@ def test_a_group_at_learning_rate_zero_stays_and_adds_nothing_to_d():
     theirs, reference = run(REFERENCE, {}, torch.float64, second_lr=0.0)
     assert torch.equal(ours, theirs)
     assert_same_state(optimizer, reference)
-    frozen = sum(p.numel() for p in Problem(torch.float64).start[2:])
-    start = torch.cat([p.flatten() for p in Problem(torch.float64).start])
+    frozen = sum(p.numel() for p in Problem(SHAPES, torch.float64).start[2:])
+    start = torch.cat([p.flatten() for p in Problem(SHAPES, torch.float64).start])
     assert torch.equal(ours[-frozen:], start[-frozen:])
 
 
 def test_d_is_one_estimate_for_all_parameters_as_for_their_concatenation():
     """Prodigy on several parameters is Prodigy on one vector that holds them all: the rule run
     on the concatenation gives the optimizer's d and parameters, up to the order of the sums."""
-    problem = Problem(torch.float64)
+    problem = Problem(SHAPES, torch.float64)
     params = problem.parameters()
     optimizer = optim.Prodigy(params, weight_decay=0.1)
     rule = rules.Prodigy(weight_decay=0.1)
@@ -176,10 +146,10 @@ def test_a_step_without_gradient_signal_only_updates_the_moments():
 
 
 def resumed(first, second, kwargs, steps=15):
-    problem = Problem(torch.float64)
+    problem = Problem(SHAPES, torch.float64)
     params = problem.parameters()
     optimizer, scheduler = build(first, params, kwargs)
-    train(problem, params, optimizer, scheduler, steps)
+    problem.train(params, optimizer, scheduler, steps)
     buffer = io.BytesIO()
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
                buffer)
@@ -188,7 +158,7 @@ def resumed(first, second, kwargs, steps=15):
     optimizer, scheduler = build(second, params, kwargs)
     optimizer.load_state_dict(saved["optimizer"])
     scheduler.load_state_dict(saved["scheduler"])
-    return train(problem, params, optimizer, scheduler, steps)
+    return problem.train(params, optimizer, scheduler, steps)
 
 
 @pytest.mark.parametrize("kwargs", [CONFIGS[1], CONFIGS[2]], ids=["1", "2"])
@@ -204,7 +174,7 @@ def test_state_dict_resumes_and_crosses_to_and_from_prodigyopt(kwargs):
 
 @pytest.mark.parametrize(("info", "row"), invalid_rows([INFO], lambda row: row.message is None))
 def test_bad_hyperparameters_fail_with_prodigyopts_error(info, row):
-    params = Problem(torch.float64).parameters()
+    params = Problem(SHAPES, torch.float64).parameters()
     with pytest.raises(ValueError) as theirs:  # noqa: PT011 - the message is the question
         REFERENCE(params, **row.kwargs)
     with pytest.raises(ValueError, match=re.escape(str(theirs.value))):
@@ -220,7 +190,7 @@ def test_what_prodigyopt_takes_silently_is_refused(info, row):
 
 def test_groups_with_different_learning_rates_fail_as_in_prodigyopt():
     for make in (optim.Prodigy, REFERENCE):
-        params = Problem(torch.float64).parameters()
+        params = Problem(SHAPES, torch.float64).parameters()
         optimizer = make([{"params": params[:2]}, {"params": params[2:], "lr": 0.5}])
         for p in params:
             p.grad = torch.ones_like(p)
@@ -230,7 +200,7 @@ def test_groups_with_different_learning_rates_fail_as_in_prodigyopt():
 
 def test_compile_is_refused():
     with pytest.raises(ValueError, match=r"`compile` must be False for Prodigy"):
-        optim.Prodigy(Problem(torch.float64).parameters(), compile=True)
+        optim.Prodigy(Problem(SHAPES, torch.float64).parameters(), compile=True)
 
 
 def test_fsdp_in_use_sums_over_the_process_group(tmp_path):
