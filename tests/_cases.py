@@ -101,7 +101,6 @@ def _quiet(make):
         with contextlib.redirect_stdout(io.StringIO()):
             return make(*args, **kwargs)
 
-    build.__name__ = make.__name__
     return build
 
 
@@ -110,6 +109,8 @@ def _namesake(name, *invalid, **fields):
                     invalid=invalid, **fields)
 
 
+# Shorthands for rows of refused inputs: _row spells every field, _same is an input torch.optim's
+# namesake refuses in the very same words, _own one the rule and the optimizer refuse in theirs.
 def _row(kwargs, error, message, torch_does=None, **where):
     return Invalid(kwargs, error, message, torch_does, **where)
 
@@ -118,6 +119,11 @@ def _same(kwargs, message, error=ValueError):
     return Invalid(kwargs, error, message, SAME)
 
 
+def _own(kwargs, message, error=ValueError):
+    return Invalid(kwargs, error, message)
+
+
+# Parity configurations of the rows that run one of them again with compile=True.
 _NADAM = (
     {},
     {"lr": 0.01, "momentum_decay": 0.01, "weight_decay": 0.1},
@@ -163,11 +169,6 @@ _ASGD = ({"lr": 0.05, "lambd": 0.01, "t0": 5.0},
 def _after_adam(name, reference, configs, *invalid, **fields):
     return RuleInfo(name, getattr(rules, name), getattr(optim, name), reference, "after_adam",
                     configs=configs, compiled=configs[2], invalid=invalid, **fields)
-
-
-def _own(kwargs, message, error=ValueError):
-    """An input the rule and the optimizer refuse in the row's words."""
-    return Invalid(kwargs, error, message)
 
 
 RULES = [
@@ -607,7 +608,6 @@ def suite(name):
 
 def configurations(infos, select=None):
     """(info, kwargs) for each parity configuration of ``infos``, as ids "Name-index"."""
-
     return [pytest.param(info, kwargs, id=f"{info.name}-{index}")
             for info in infos for index, kwargs in enumerate(info.configs)
             if select is None or index in select]
@@ -615,6 +615,5 @@ def configurations(infos, select=None):
 
 def invalid_rows(infos, keep=lambda row: True):
     """(info, row) for each refused input of ``infos`` that ``keep`` selects."""
-
     return [pytest.param(info, row, id=f"{info.name}-{row.id}")
             for info in infos for row in info.invalid if keep(row)]

@@ -188,6 +188,9 @@ def test_elementwise_is_a_class_attribute_of_every_rule():
     assert rules.Rule.elementwise is False
     for rule in BUILT_IN.values():
         assert rule.elementwise is (not isinstance(rule, rules.SoftBatch))
+    # Every optimizer but the wrappers of other rules and optimizers has a row in the table.
+    wrappers = {"RuleOptimizer", "SoftBatch", "Combined"}
+    assert sorted(info.name for info in RULES) == sorted(set(optim.__all__) - wrappers)
     for info in RULES:  # and the table's word for it, and for how many gradients a step takes
         assert info.rule.elementwise is info.elementwise, info.name
         assert info.rule.evaluations == info.evaluations, info.name
