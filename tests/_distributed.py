@@ -15,11 +15,9 @@ import sys
 import time
 import traceback
 
-import lion_pytorch
-import pytorch_optimizer
-import schedulefree
 import torch
 import torch.distributed as dist
+from _cases import BY_NAME, RULES
 from torch.distributed.fsdp import fully_shard
 from torch.distributed.tensor import (
     DTensor,
@@ -34,33 +32,9 @@ from torch.nn.parallel import DistributedDataParallel
 from adalearn import optim
 
 STEPS = 3
-# Every adalearn optimizer with a reference: torch.optim's namesake or the published package.
-CONFIGS = {
-    "SGD": {"lr": 0.05, "momentum": 0.9, "weight_decay": 0.01},
-    "Adagrad": {"lr": 0.05, "lr_decay": 0.01},
-    "RMSprop": {"lr": 0.01, "centered": True, "momentum": 0.5},
-    "Adadelta": {"weight_decay": 0.1},
-    "Adam": {"lr": 0.01, "amsgrad": True, "weight_decay": 0.1},
-    "AdamW": {"lr": 0.01},
-    "Adamax": {"lr": 0.01},
-    "NAdam": {"lr": 0.01, "decoupled_weight_decay": True, "weight_decay": 0.1},
-    "RAdam": {"lr": 0.01},
-    "Adafactor": {"lr": 0.01},
-    "Muon": {"lr": 0.02},
-    "Lion": {"lr": 1e-3, "weight_decay": 0.1},
-    "AdamWScheduleFree": {"lr": 0.01, "warmup_steps": 2},
-    "Rprop": {"lr": 0.01},
-    "ASGD": {"lr": 0.01, "t0": 1},
-    "LBFGS": {"lr": 0.5, "max_iter": 3, "line_search_fn": "strong_wolfe"},
-    "Shampoo": {"lr": 1e-2, "momentum": 0.5},
-    "SOAP": {"lr": 1e-2, "precondition_frequency": 2},
-}
-REFERENCES = {
-    "Lion": lion_pytorch.Lion,
-    "AdamWScheduleFree": schedulefree.AdamWScheduleFreeReference,
-    "Shampoo": pytorch_optimizer.Shampoo,
-    "SOAP": pytorch_optimizer.SOAP,
-}
+# Every adalearn optimizer with a reference (torch.optim's namesake or the published package),
+# in the table's distributed configuration.
+CONFIGS = {info.name: info.distributed for info in RULES if info.distributed is not None}
 # The reference of a distribute_module run is handed the sharded model's gradients once per
 # step; LBFGS evaluates its closure several times per step, at points of its own.
 SKIPPED = {("distribute_module", "LBFGS")}
@@ -70,7 +44,7 @@ TOLERANCE = {"atol": 1e-5, "rtol": 1.3e-6}
 
 
 def reference(name):
-    return REFERENCES.get(name) or getattr(torch.optim, name)
+    return BY_NAME[name].reference
 
 
 def model(name, seed=0):

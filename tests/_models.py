@@ -1,5 +1,7 @@
 """Small torch problems shared by the optimizer tests."""
 
+import math
+
 import torch
 
 INPUTS, OUTPUTS, SAMPLES = 5, 3, 64
@@ -65,3 +67,37 @@ def train(model, optimizer, x, y, steps, scheduler=None):
         if scheduler is not None:
             scheduler.step()
     return flat(model)
+
+
+class Problem:
+    """A least-squares loss with a quartic term for each parameter: ½‖A vec(P) − b‖² + Σ P⁴/10.
+
+    Its gradient mixes every entry of a parameter with every other, as a layer's does.
+    """
+
+    def __init__(self, shapes, dtype=torch.float64, seed=0):
+        generator = torch.Generator().manual_seed(seed)
+        self.start, self.matrices, self.targets = [], [], []
+        for shape in shapes:
+            n = math.prod(shape)
+            self.start.append(torch.randn(shape, generator=generator, dtype=dtype))
+            self.matrices.append(torch.randn(n, n, generator=generator, dtype=dtype) / n**0.5)
+            self.targets.append(torch.randn(n, generator=generator, dtype=dtype))
+
+    def parameters(self):
+        return [torch.nn.Parameter(p.clone()) for p in self.start]
+
+    def loss(self, params):
+        return sum(
+            0.5 * (a @ p.reshape(-1) - b).pow(2).sum() + 0.1 * p.pow(4).sum()
+            for p, a, b in zip(params, self.matrices, self.targets, strict=True)
+        )
+
+    def train(self, params, optimizer, scheduler, steps):
+        """``steps`` full steps with a schedule; returns the parameters, flattened."""
+        for _ in range(steps):
+            optimizer.zero_grad()
+            self.loss(params).backward()
+            optimizer.step()
+            scheduler.step()
+        return torch.cat([p.detach().flatten() for p in params])

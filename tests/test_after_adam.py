@@ -11,74 +11,22 @@ import contextlib
 import io
 import re
 
-import lion_pytorch
 import numpy as np
 import pytest
 import schedulefree
 import torch
-from _models import data, flat, loss, mlp, wide_mlp
+from _cases import BY_NAME, configurations, invalid_rows, suite
+from _models import data, flat, loss, mlp, train, wide_mlp
 
 from adalearn import optim, rules
 
 STEPS = 50
-NAMES = ["NAdam", "RAdam", "Adafactor", "Muon", "Lion", "AdamWScheduleFree"]
-REFERENCES = {
-    "NAdam": torch.optim.NAdam,
-    "RAdam": torch.optim.RAdam,
-    "Adafactor": torch.optim.Adafactor,
-    "Muon": torch.optim.Muon,
-    "Lion": lion_pytorch.Lion,
-    "AdamWScheduleFree": schedulefree.AdamWScheduleFreeReference,
-}
-ELEMENTWISE = ["NAdam", "RAdam", "Lion", "AdamWScheduleFree"]
-DEFAULT_LR = {"NAdam": 2e-3, "RAdam": 1e-3, "Adafactor": 1e-2, "Muon": 1e-3, "Lion": 1e-4,
-              "AdamWScheduleFree": 2.5e-3}
-
-# The defaults, then configurations run with two param groups (the second at three times the
-# learning rate) and a StepLR schedule.
-CONFIGS = {
-    "NAdam": [
-        {},
-        {"lr": 0.01, "momentum_decay": 0.01, "weight_decay": 0.1},
-        {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True},
-        {"lr": 1e-3, "betas": (0.8, 0.99), "eps": 1e-6, "maximize": True},
-    ],
-    "RAdam": [
-        {},
-        {"lr": 0.01, "weight_decay": 0.1},
-        {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True},
-        {"lr": 1e-3, "betas": (0.8, 0.9), "eps": 1e-6, "maximize": True},
-    ],
-    "Adafactor": [
-        {},
-        {"lr": 0.05, "weight_decay": 0.1, "d": 2.0},
-        {"lr": 0.02, "beta2_decay": -0.5, "eps": (1e-30, 1e-2)},
-        {"lr": 1e-3, "maximize": True},
-    ],
-    "Muon": [
-        {},
-        {"lr": 0.02, "nesterov": False, "weight_decay": 0.01},
-        {"lr": 0.01, "momentum": 0.9, "ns_steps": 3, "adjust_lr_fn": "match_rms_adamw"},
-        {"lr": 0.01, "ns_coefficients": (2.0, -1.5, 0.5), "eps": 1e-5, "adjust_lr_fn": "original"},
-    ],
-    "Lion": [
-        {},
-        {"lr": 1e-3, "weight_decay": 0.1},
-        {"lr": 1e-3, "weight_decay": 0.5, "decoupled_weight_decay": True, "betas": (0.95, 0.98)},
-        {"lr": 3e-3, "betas": (0.0, 1.0)},
-    ],
-    "AdamWScheduleFree": [
-        {},
-        {"lr": 0.01, "weight_decay": 0.1, "warmup_steps": 10},
-        {"lr": 0.01, "weight_decay": 0.1, "decay_at_z": True, "r": 0.5, "weight_lr_power": 1.0},
-        {"lr": 0.005, "betas": (0.8, 0.99), "eps": 1e-6, "warmup_steps": 3},
-    ],
-}
-CASES = [
-    pytest.param(name, kwargs, id=f"{name}-{index}")
-    for name, configs in CONFIGS.items()
-    for index, kwargs in enumerate(configs)
-]
+INFOS = suite("after_adam")
+ELEMENTWISE = [info for info in INFOS if info.elementwise]
+CASES = configurations(INFOS)
+# Those whose reference is torch.optim's namesake.
+TORCH = [info for info in INFOS if info.reference is getattr(torch.optim, info.name, None)]
+EACH = pytest.mark.parametrize("info", INFOS, ids=repr)
 DTYPES = pytest.mark.parametrize("dtype", [torch.float64, torch.float32],
                                  ids=["float64", "float32"])
 
@@ -103,11 +51,11 @@ def model_for(name, dtype, wide=False):
     return wide_mlp(dtype, widths=(600, 600)) if wide else mlp(dtype)
 
 
-def build(make, name, model, kwargs, setup="both"):
+def build(make, info, model, kwargs, setup="both"):
     """The optimizer (in train mode, for schedule-free) and, for ``setup="both"``, a schedule."""
     layers = [m for m in model if isinstance(m, torch.nn.Linear)]
     if setup == "both":
-        lr = kwargs.get("lr", DEFAULT_LR[name])
+        lr = kwargs.get("lr", info.default_lr)
         params = [
             {"params": [p for layer in layers[:-1] for p in layer.parameters()]},
             {"params": list(layers[-1].parameters()), "lr": 3 * lr},
@@ -124,17 +72,6 @@ def build(make, name, model, kwargs, setup="both"):
     return optimizer, scheduler
 
 
-def train(model, optimizer, scheduler, steps, dtype):
-    x, y = data(dtype)
-    for _ in range(steps):
-        optimizer.zero_grad()
-        loss(model, x, y).backward()
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
-    return flat(model)
-
-
 def evaluation_point(optimizer):
     """The parameters after ``eval()``, for a schedule-free optimizer (then back to train)."""
     with contextlib.redirect_stdout(io.StringIO()):
@@ -145,30 +82,30 @@ def evaluation_point(optimizer):
     return params
 
 
-def run(make, name, kwargs, dtype, setup="both", steps=STEPS, wide=False):
-    model = model_for(name, dtype, wide)
-    optimizer, scheduler = build(make, name, model, kwargs, setup)
-    trained = train(model, optimizer, scheduler, steps, dtype)
+def run(make, info, kwargs, dtype, setup="both", steps=STEPS, wide=False):
+    model = model_for(info.name, dtype, wide)
+    optimizer, scheduler = build(make, info, model, kwargs, setup)
+    trained = train(model, optimizer, *data(dtype), steps, scheduler)
     if hasattr(optimizer, "eval"):  # schedule-free (a RuleOptimizer of its rule has no modes)
         return trained, evaluation_point(optimizer)
     return trained, None
 
 
-def via_rule_optimizer(name):
-    return lambda params, **kwargs: optim.RuleOptimizer(params, getattr(rules, name)(**kwargs))
+def via_rule_optimizer(info):
+    return lambda params, **kwargs: optim.RuleOptimizer(params, info.rule(**kwargs))
 
 
 # --------------------------------------------------------------------------------------------
 # Bit for bit against the reference implementations.
 
 
-@pytest.mark.parametrize(("name", "kwargs"), CASES)
+@pytest.mark.parametrize(("info", "kwargs"), CASES)
 @DTYPES
-def test_equals_its_reference_bit_for_bit(name, kwargs, dtype):
+def test_equals_its_reference_bit_for_bit(info, kwargs, dtype):
     setup = "plain" if not kwargs else "both"
-    ours = run(getattr(optim, name), name, kwargs, dtype, setup)
-    theirs = run(REFERENCES[name], name, kwargs, dtype, setup)
-    start = flat(model_for(name, dtype))
+    ours = run(info.optimizer, info, kwargs, dtype, setup)
+    theirs = run(info.reference, info, kwargs, dtype, setup)
+    start = flat(model_for(info.name, dtype))
     assert not torch.equal(theirs[0], start), "the reference did not move"
     assert torch.equal(ours[0], theirs[0]), (ours[0] - theirs[0]).abs().max().item()
     if theirs[1] is not None:  # schedule-free: the evaluation point too, which is elsewhere
@@ -176,34 +113,35 @@ def test_equals_its_reference_bit_for_bit(name, kwargs, dtype):
         assert torch.equal(ours[1], theirs[1]), (ours[1] - theirs[1]).abs().max().item()
 
 
-@pytest.mark.parametrize("name", NAMES)
+@EACH
 @DTYPES
-def test_a_rule_optimizer_of_the_rule_is_the_same_optimizer(name, dtype):
-    kwargs = CONFIGS[name][1]
-    ours = run(via_rule_optimizer(name), name, kwargs, dtype)
-    theirs = run(REFERENCES[name], name, kwargs, dtype)
+def test_a_rule_optimizer_of_the_rule_is_the_same_optimizer(info, dtype):
+    kwargs = info.configs[1]
+    ours = run(via_rule_optimizer(info), info, kwargs, dtype)
+    theirs = run(info.reference, info, kwargs, dtype)
     assert torch.equal(ours[0], theirs[0]), (ours[0] - theirs[0]).abs().max().item()
 
 
-@pytest.mark.parametrize("name", NAMES)
+@EACH
 @DTYPES
-def test_large_parameters_equal_the_reference_bit_for_bit(name, dtype):
+def test_large_parameters_equal_the_reference_bit_for_bit(info, dtype):
     """600×600 layers (Muon: 200×190): updated in blocks, or as one parameter where not."""
-    kwargs = {**CONFIGS[name][2], "lr": CONFIGS[name][2]["lr"] / 10}
-    ours = run(getattr(optim, name), name, kwargs, dtype, steps=20, wide=True)
-    theirs = run(REFERENCES[name], name, kwargs, dtype, steps=20, wide=True)
+    kwargs = {**info.configs[2], "lr": info.configs[2]["lr"] / 10}
+    ours = run(info.optimizer, info, kwargs, dtype, steps=20, wide=True)
+    theirs = run(info.reference, info, kwargs, dtype, steps=20, wide=True)
     assert torch.isfinite(theirs[0]).all()
-    assert not torch.equal(theirs[0], flat(model_for(name, dtype, wide=True)))
+    assert not torch.equal(theirs[0], flat(model_for(info.name, dtype, wide=True)))
     assert torch.equal(ours[0], theirs[0]), (ours[0] - theirs[0]).abs().max().item()
 
 
 def test_state_keys_shapes_and_dtypes_are_the_references():
-    for name in NAMES:
+    for info in INFOS:
+        name = info.name
         states = []
-        for make in (getattr(optim, name), REFERENCES[name]):
+        for make in (info.optimizer, info.reference):
             model = model_for(name, torch.float64)
-            optimizer, _ = build(make, name, model, {}, setup="plain")
-            train(model, optimizer, None, 3, torch.float64)
+            optimizer, _ = build(make, info, model, {}, setup="plain")
+            train(model, optimizer, *data(), 3)
             states.append([optimizer.state[p] for p in model.parameters()])
         for ours, theirs in zip(*states, strict=True):
             if name == "AdamWScheduleFree":
@@ -236,10 +174,10 @@ def torch_objective(p):
     return (torch.from_numpy(COEFFICIENTS) * p**2 + p**4 / 4).sum()
 
 
-def reference_run(name, kwargs, x0, steps):
+def reference_run(info, kwargs, x0, steps):
     p = torch.nn.Parameter(torch.tensor(x0, dtype=torch.float64))
-    optimizer = REFERENCES[name]([p], **kwargs)
-    if name == "AdamWScheduleFree":
+    optimizer = info.reference([p], **kwargs)
+    if "train_mode" in optimizer.param_groups[0]:  # schedule-free
         with contextlib.redirect_stdout(io.StringIO()):
             optimizer.train()
     for _ in range(steps):
@@ -259,17 +197,13 @@ def default_dtype(dtype):
         torch.set_default_dtype(saved)
 
 
-NUMPY_CASES = [pytest.param(name, kwargs, id=f"{name}-{i}")
-               for name in ELEMENTWISE for i, kwargs in enumerate(CONFIGS[name][:3])]
-
-
-@pytest.mark.parametrize(("name", "kwargs"), NUMPY_CASES)
-def test_numpy_runs_equal_the_reference_in_float64(name, kwargs):
+@pytest.mark.parametrize(("info", "kwargs"), configurations(ELEMENTWISE, select=range(3)))
+def test_numpy_runs_equal_the_reference_in_float64(info, kwargs):
     """One run, and a sweep over three learning rates as one batched numpy run."""
     x0 = np.linspace(-2.0, 3.0, COEFFICIENTS.size)
-    lr = kwargs.get("lr", DEFAULT_LR[name])
+    lr = kwargs.get("lr", info.default_lr)
     lrs = np.array([[lr], [lr / 3], [3 * lr]])
-    rule = getattr(rules, name)(**{**kwargs, "lr": lrs})
+    rule = info.rule(**{**kwargs, "lr": lrs})
     assert rule.elementwise
     x = np.broadcast_to(x0, rule.broadcast_shape(x0.shape)).copy()
     state = rule.init(x)
@@ -278,7 +212,7 @@ def test_numpy_runs_equal_the_reference_in_float64(name, kwargs):
     # torch.optim keeps NAdam's product of momentum coefficients in its default dtype.
     with default_dtype(torch.float64):
         for row, value in zip(x, lrs[:, 0], strict=True):
-            reference = reference_run(name, {**kwargs, "lr": value}, x0, STEPS)
+            reference = reference_run(info, {**kwargs, "lr": value}, x0, STEPS)
             np.testing.assert_allclose(row, reference, rtol=0, atol=1e-12)
             assert np.abs(reference - x0).max() > 1e-3
 
@@ -346,12 +280,12 @@ def test_muon_on_numpy_is_its_formula_and_torch_agrees_to_bfloat16():
 
 def test_schedule_free_switches_between_its_two_points_as_the_reference_does():
     results = []
+    info = BY_NAME["AdamWScheduleFree"]
     for make in (optim.AdamWScheduleFree, schedulefree.AdamWScheduleFreeReference):
         model = mlp()
-        optimizer, _ = build(make, "AdamWScheduleFree", model, CONFIGS["AdamWScheduleFree"][1],
-                             setup="plain")
+        optimizer, _ = build(make, info, model, info.configs[1], setup="plain")
         x, y = data()
-        points = [train(model, optimizer, None, 20, torch.float64)]
+        points = [train(model, optimizer, x, y, 20)]
         with contextlib.redirect_stdout(io.StringIO()):
             optimizer.eval()
             points.append(flat(model))
@@ -361,7 +295,7 @@ def test_schedule_free_switches_between_its_two_points_as_the_reference_does():
             points.append(flat(model))
             optimizer.train()
             points.append(flat(model))
-        points.append(train(model, optimizer, None, 10, torch.float64))
+        points.append(train(model, optimizer, x, y, 10))
         results.append(points)
     ours, theirs = results
     assert not torch.equal(theirs[0], theirs[1])
@@ -402,20 +336,19 @@ def test_schedule_free_rule_exposes_both_points():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", NAMES)
-def test_compiled_optimizer_matches_the_reference(name):
-    kwargs = CONFIGS[name][2]
+@EACH
+def test_compiled_optimizer_matches_the_reference(info):
+    kwargs = info.compiled
     for wide in (False, True):
         steps = 30
         slower = {**kwargs, "lr": kwargs["lr"] / 10} if wide else kwargs
-        model = model_for(name, torch.float64, wide)
+        model = model_for(info.name, torch.float64, wide)
         optimizer, scheduler = build(
-            lambda params, **kw: getattr(optim, name)(params, compile=True, **kw),
-            name, model, slower,
+            lambda params, **kw: info.optimizer(params, compile=True, **kw), info, model, slower
         )
-        ours = train(model, optimizer, scheduler, steps, torch.float64)
-        theirs = run(REFERENCES[name], name, slower, torch.float64, steps=steps, wide=wide)
-        assert not torch.equal(theirs[0], flat(model_for(name, torch.float64, wide)))
+        ours = train(model, optimizer, *data(), steps, scheduler)
+        theirs = run(info.reference, info, slower, torch.float64, steps=steps, wide=wide)
+        assert not torch.equal(theirs[0], flat(model_for(info.name, torch.float64, wide)))
         torch.testing.assert_close(ours, theirs[0], rtol=0, atol=1e-10)
         if theirs[1] is not None:
             torch.testing.assert_close(evaluation_point(optimizer), theirs[1], rtol=0,
@@ -434,139 +367,69 @@ def saved(optimizer, scheduler):
     return torch.load(buffer)
 
 
-def resumed(make_ours, make_theirs, name, kwargs, dtype, steps=20):
+def resumed(make_ours, make_theirs, info, kwargs, dtype, steps=20):
     """Train ``steps`` with ``make_ours``; load its state into ``make_theirs``; train on."""
-    model = model_for(name, dtype)
-    optimizer, scheduler = build(make_ours, name, model, kwargs)
-    train(model, optimizer, scheduler, steps, dtype)
+    model = model_for(info.name, dtype)
+    optimizer, scheduler = build(make_ours, info, model, kwargs)
+    train(model, optimizer, *data(dtype), steps, scheduler)
     checkpoint = saved(optimizer, scheduler)
-    optimizer, scheduler = build(make_theirs, name, model, kwargs)
+    optimizer, scheduler = build(make_theirs, info, model, kwargs)
     optimizer.load_state_dict(checkpoint["optimizer"])
     scheduler.load_state_dict(checkpoint["scheduler"])
-    return train(model, optimizer, scheduler, steps, dtype)
+    return train(model, optimizer, *data(dtype), steps, scheduler)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@EACH
 @DTYPES
-def test_state_dict_resumes_bit_for_bit(name, dtype):
-    kwargs = CONFIGS[name][2]
-    make = getattr(optim, name)
-    straight = run(make, name, kwargs, dtype, steps=40)[0]
-    again = resumed(make, make, name, kwargs, dtype)
-    if name == "NAdam" and dtype == torch.float64:
+def test_state_dict_resumes_bit_for_bit(info, dtype):
+    kwargs = info.configs[2]
+    make = info.optimizer
+    straight = run(make, info, kwargs, dtype, steps=40)[0]
+    again = resumed(make, make, info, kwargs, dtype)
+    if info.name == "NAdam" and dtype == torch.float64:
         # torch.optim's own quirk, kept: loading casts mu_product (float32) to the parameter's
         # float64, so that a resumed NAdam is torch's resumed NAdam, not its straight run.
-        theirs = resumed(REFERENCES[name], REFERENCES[name], name, kwargs, dtype)
+        theirs = resumed(info.reference, info.reference, info, kwargs, dtype)
         assert torch.equal(again, theirs)
         torch.testing.assert_close(again, straight, rtol=0, atol=1e-12)
         return
     assert torch.equal(again, straight), (again - straight).abs().max().item()
 
 
-@pytest.mark.parametrize("name", ["NAdam", "RAdam", "Adafactor", "Muon"])
+@pytest.mark.parametrize("info", TORCH, ids=repr)
 @DTYPES
-def test_state_dict_crosses_to_and_from_torch_optim(name, dtype):
-    kwargs = CONFIGS[name][2]
-    ours, theirs = getattr(optim, name), REFERENCES[name]
-    reference = resumed(theirs, theirs, name, kwargs, dtype)
-    assert torch.equal(resumed(theirs, ours, name, kwargs, dtype), reference)
-    assert torch.equal(resumed(ours, theirs, name, kwargs, dtype), reference)
+def test_state_dict_crosses_to_and_from_torch_optim(info, dtype):
+    kwargs = info.configs[2]
+    ours, theirs = info.optimizer, info.reference
+    reference = resumed(theirs, theirs, info, kwargs, dtype)
+    assert torch.equal(resumed(theirs, ours, info, kwargs, dtype), reference)
+    assert torch.equal(resumed(ours, theirs, info, kwargs, dtype), reference)
 
 
 # --------------------------------------------------------------------------------------------
 # Bad input.
 
-# (name, keyword arguments, exception type, message); torch's wording where torch has one.
-INVALID = [
-    ("NAdam", {"lr": -1.0}, ValueError, "Invalid learning rate: -1.0"),
-    ("NAdam", {"eps": -1e-8}, ValueError, "Invalid epsilon value: -1e-08"),
-    ("NAdam", {"betas": (1.0, 0.999)}, ValueError, "Invalid beta parameter at index 0: 1.0"),
-    ("NAdam", {"betas": (0.9, 1.5)}, ValueError, "Invalid beta parameter at index 1: 1.5"),
-    ("NAdam", {"weight_decay": -0.1}, ValueError, "Invalid weight_decay value: -0.1"),
-    ("NAdam", {"momentum_decay": -0.1}, ValueError, "Invalid momentum_decay value: -0.1"),
-    ("NAdam", {"decoupled_weight_decay": "yes"}, TypeError, "decoupled_weight_decay"),
-    ("RAdam", {"lr": -1e-3}, ValueError, "Invalid learning rate: -0.001"),
-    ("RAdam", {"eps": -1.0}, ValueError, "Invalid epsilon value: -1.0"),
-    ("RAdam", {"betas": (-0.1, 0.999)}, ValueError, "Invalid beta parameter at index 0: -0.1"),
-    ("RAdam", {"betas": (0.9, 1.0)}, ValueError, "Invalid beta parameter at index 1: 1.0"),
-    ("RAdam", {"weight_decay": -1.0}, ValueError, "Invalid weight_decay value: -1.0"),
-    ("Adafactor", {"lr": -1.0}, ValueError, "Learning rate should be >= 0 but is: -1.0"),
-    ("Adafactor", {"beta2_decay": 0.5}, ValueError, "beta2_decay should be <= 0 but is: 0.5"),
-    ("Adafactor", {"eps": (-1.0, 1e-3)}, ValueError, "epsilon1 should be >= 0 but is: -1.0"),
-    ("Adafactor", {"eps": (None, -1e-3)}, ValueError, "epsilon2 should be >= 0 but is: -0.001"),
-    ("Adafactor", {"d": 0.5}, ValueError, "Clipping threshold d should be >= 1 but is: 0.5"),
-    ("Adafactor", {"weight_decay": -1.0}, ValueError, "weight_decay should be >= 0 but is: -1.0"),
-    ("Adafactor", {"eps": 1e-3}, TypeError, "`eps` must be a pair (eps1, eps2)"),
-    ("Muon", {"lr": -1.0}, ValueError, "Learning rate should be >= 0 but is: -1.0"),
-    ("Muon", {"momentum": -0.1}, ValueError, "momentum should be >= 0 but is: -0.1"),
-    ("Muon", {"weight_decay": -0.1}, ValueError, "weight decay should be >= 0 but is: -0.1"),
-    (
-        "Muon",
-        {"adjust_lr_fn": "arbitrary"},
-        ValueError,
-        "Adjust learning rate function arbitrary is not supported",
-    ),
-    (
-        "Muon",
-        {"ns_steps": 100},
-        ValueError,
-        "Number of steps must be less than 100 for computational efficiency",
-    ),
-    ("Muon", {"ns_coefficients": (3.0, -4.0)}, ValueError,
-     "Coefficients must be a tuple of exactly 3 values"),
-    ("Muon", {"ns_steps": 2.5}, TypeError, "`ns_steps` must be a non-negative integer"),
-    ("Muon", {"eps": -1e-7}, ValueError, "Invalid epsilon value: -1e-07"),
-    ("Lion", {"lr": -1e-4}, ValueError, "Invalid learning rate: -0.0001"),
-    ("Lion", {"betas": (1.5, 0.99)}, ValueError, "Invalid beta parameter at index 0: 1.5"),
-    ("Lion", {"betas": (0.9, -0.1)}, ValueError, "Invalid beta parameter at index 1: -0.1"),
-    ("Lion", {"weight_decay": -1.0}, ValueError, "Invalid weight_decay value: -1.0"),
-    (
-        "Lion",
-        {"lr": 0.0, "weight_decay": 0.1, "decoupled_weight_decay": True},
-        ValueError,
-        "`init_lr` must be positive for decoupled weight decay",
-    ),
-    ("AdamWScheduleFree", {"lr": -1.0}, ValueError, "Invalid learning rate: -1.0"),
-    ("AdamWScheduleFree", {"betas": (0.9, 1.0)}, ValueError,
-     "Invalid beta parameter at index 1: 1.0"),
-    ("AdamWScheduleFree", {"eps": -1.0}, ValueError, "Invalid epsilon value: -1.0"),
-    ("AdamWScheduleFree", {"weight_decay": -1.0}, ValueError, "Invalid weight_decay value: -1.0"),
-    ("AdamWScheduleFree", {"warmup_steps": -1}, ValueError, "`warmup_steps` must be"),
-    ("AdamWScheduleFree", {"warmup_steps": 2.5}, TypeError, "`warmup_steps` must be"),
-    ("AdamWScheduleFree", {"r": float("nan")}, ValueError, "Invalid r value: nan"),
-]
+@pytest.mark.parametrize(("info", "row"), invalid_rows(INFOS))
+def test_bad_hyperparameters_are_rejected_by_rule_and_optimizer(info, row):
+    with pytest.raises(row.error, match=re.escape(row.message)):
+        info.rule(**row.kwargs)
+    params = list(model_for(info.name, torch.float64).parameters())
+    with pytest.raises(row.error, match=re.escape(row.message)):
+        info.optimizer(params, **row.kwargs)
 
 
-def ids(row):
-    return f"{row[0]}-{'-'.join(row[1])}"
-
-
-@pytest.mark.parametrize(("name", "kwargs", "error", "message"), INVALID, ids=map(ids, INVALID))
-def test_bad_hyperparameters_are_rejected_by_rule_and_optimizer(name, kwargs, error, message):
-    with pytest.raises(error, match=re.escape(message)):
-        getattr(rules, name)(**kwargs)
-    params = list(model_for(name, torch.float64).parameters())
-    with pytest.raises(error, match=re.escape(message)):
-        getattr(optim, name)(params, **kwargs)
-
-
-TORCH_INVALID = [row for row in INVALID if row[0] in ("NAdam", "RAdam", "Adafactor", "Muon")
-                 and row[2] is ValueError]
-
-
-@pytest.mark.parametrize(("name", "kwargs", "error", "message"), TORCH_INVALID,
-                         ids=map(ids, TORCH_INVALID))
-def test_the_message_is_torchs_where_torch_rejects_the_input(name, kwargs, error, message):
+@pytest.mark.parametrize(("info", "row"), invalid_rows(TORCH, lambda row: row.error is ValueError))
+def test_the_message_is_torchs_where_torch_rejects_the_input(info, row):
     """torch.optim rejects these too, when built or at its first step, in the same words."""
-    model = model_for(name, torch.float64)
+    model = model_for(info.name, torch.float64)
     try:
-        optimizer = REFERENCES[name](model.parameters(), **kwargs)
+        optimizer = info.reference(model.parameters(), **row.kwargs)
         loss(model, *data()).backward()
         optimizer.step()
     except ValueError as theirs:
-        assert str(theirs) == message
+        assert str(theirs) == row.message
     else:
-        pytest.skip(f"torch.optim.{name} takes {kwargs}")
+        pytest.skip(f"torch.optim.{info.name} takes {row.kwargs}")
 
 
 def test_muon_takes_matrices_only_as_torch_does():
@@ -583,9 +446,10 @@ def test_muon_takes_matrices_only_as_torch_does():
         rules.Muon().step(np.zeros(3), np.zeros(3), {"momentum_buffer": np.zeros(3)})
 
 
-@pytest.mark.parametrize("name", ["Adafactor", "Muon"])
-def test_complex_parameters_fail_at_the_step_as_in_torch(name):
-    for cls in (REFERENCES[name], getattr(optim, name)):
+@pytest.mark.parametrize("info", [info for info in TORCH if not info.elementwise], ids=repr)
+def test_complex_parameters_fail_at_the_step_as_in_torch(info):
+    name = info.name
+    for cls in (info.reference, info.optimizer):
         p = torch.nn.Parameter(torch.ones(3, 2, dtype=torch.complex128))
         p.grad = torch.ones_like(p)
         optimizer = cls([p])

@@ -4,6 +4,7 @@ import io
 
 import pytest
 import torch
+from _cases import BY_NAME, suite
 from _models import data, flat, loss, mlp, wide_mlp
 
 from adalearn import optim, rules
@@ -12,23 +13,15 @@ pytestmark = pytest.mark.slow  # every optimizer compiles its rule first: second
 
 STEPS = 30
 
-# One non-default configuration per torch.optim namesake, each run with two param groups (the
+# torch.optim's namesakes in their compiled configuration, each run with two param groups (the
 # second at three times the learning rate) and a learning-rate schedule.
-CONFIGS = {
-    "SGD": {"lr": 0.05, "momentum": 0.9, "dampening": 0.3, "weight_decay": 1e-2},
-    "Adagrad": {"lr": 0.1, "lr_decay": 0.01, "initial_accumulator_value": 0.1},
-    "RMSprop": {"lr": 1e-3, "centered": True, "momentum": 0.9, "weight_decay": 0.1},
-    "Adadelta": {"rho": 0.95, "eps": 1e-5, "weight_decay": 0.1},
-    "Adam": {"lr": 0.01, "betas": (0.8, 0.99), "amsgrad": True, "weight_decay": 0.1},
-    "AdamW": {"lr": 0.01, "weight_decay": 0.5},
-    "Adamax": {"lr": 0.01, "weight_decay": 0.1},
-}
+INFOS = [info for info in suite("namesakes") if info.compiled is not None]
 
 
 def build(cls, model, kwargs, **extra):
     layers = [m for m in model if isinstance(m, torch.nn.Linear)]
     first = [p for m in layers[:-1] for p in m.parameters()]
-    lr = kwargs.get("lr", 1.0 if cls.__name__ == "Adadelta" else 1e-3)
+    lr = kwargs.get("lr", BY_NAME[cls.__name__].default_lr)
     groups = [{"params": first}, {"params": list(layers[-1].parameters()), "lr": lr * 3}]
     optimizer = cls(groups, **kwargs, **extra)
     return optimizer, torch.optim.lr_scheduler.StepLR(optimizer, step_size=10, gamma=0.5)
@@ -44,20 +37,21 @@ def run(model, optimizer, scheduler, steps=STEPS):
     return flat(model)
 
 
-@pytest.mark.parametrize("name", CONFIGS)
-def test_compiled_optimizer_matches_torch_optim(name):
+@pytest.mark.parametrize("info", INFOS, ids=repr)
+def test_compiled_optimizer_matches_torch_optim(info):
     # Small layers in one batch; one large layer; two large layers of different shapes, which
     # compiled code updates in one call (at a tenth of the learning rate: SGD's diverges).
-    slower = {**CONFIGS[name], "lr": CONFIGS[name]["lr"] / 10} if "lr" in CONFIGS[name] else {}
+    config = info.compiled
+    slower = {**config, "lr": config["lr"] / 10} if "lr" in config else {}
     for make_model, kwargs in (
-        (mlp, CONFIGS[name]),
-        (wide_mlp, CONFIGS[name]),
-        (lambda: wide_mlp(widths=(200, 200, 190)), slower or CONFIGS[name]),
+        (mlp, config),
+        (wide_mlp, config),
+        (lambda: wide_mlp(widths=(200, 200, 190)), slower or config),
     ):
         model = make_model()
-        ours = run(model, *build(getattr(optim, name), model, kwargs, compile=True))
+        ours = run(model, *build(info.optimizer, model, kwargs, compile=True))
         model = make_model()
-        reference = run(model, *build(getattr(torch.optim, name), model, kwargs))
+        reference = run(model, *build(info.reference, model, kwargs))
         assert not torch.equal(reference, flat(make_model())), "the reference did not move"
         torch.testing.assert_close(ours, reference, rtol=0, atol=1e-10)
 
@@ -96,25 +90,8 @@ def test_compiled_heun_matches_the_eager_one():
     torch.testing.assert_close(results[0], results[1], rtol=0, atol=1e-12)
 
 
-def test_compiled_soft_batch_equals_the_large_batch():
-    every, small = 4, 16
-    x, y = data()
-    model, reference = mlp(), mlp()
-    soft = optim.SoftBatch(optim.Adam(model.parameters(), lr=0.01, compile=True), every=every)
-    large = torch.optim.Adam(reference.parameters(), lr=0.01)
-    for _ in range(3):
-        for i in range(every):
-            soft.zero_grad()
-            loss(model, x[i * small : (i + 1) * small], y[i * small : (i + 1) * small]).backward()
-            soft.step()
-        large.zero_grad()
-        loss(reference, x[: every * small], y[: every * small]).backward()
-        large.step()
-    torch.testing.assert_close(flat(model), flat(reference), rtol=0, atol=1e-12)
-
-
 def test_compiled_state_dict_resumes_bit_for_bit_and_loads_into_torch_optim():
-    kwargs = CONFIGS["Adam"]
+    kwargs = BY_NAME["Adam"].compiled
 
     def fresh():
         model = wide_mlp()
@@ -168,14 +145,24 @@ def test_compile_must_be_a_flag():
         optim.Adam(mlp().parameters(), compile="yes")
 
 
-@pytest.mark.parametrize("compile", [False, True], ids=["eager", "compiled"])
-def test_a_rule_whose_state_holds_numbers_and_dicts_runs_eager_and_compiled(compile):
-    """rules.SoftBatch keeps a count and the inner rule's state dict: compiled, it crashed."""
+@pytest.mark.parametrize(("soft_batch", "compile"), [
+    pytest.param("optimizer", True, id="SoftBatch-of-an-optimizer-compiled"),
+    pytest.param("rule", False, id="eager"),
+    pytest.param("rule", True, id="compiled"),
+])
+def test_a_soft_batch_equals_the_large_batch_eager_and_compiled(soft_batch, compile):
+    """k steps of batch b equal one step of batch k*b, with the soft batch around a compiled
+    optimizer or a rule in a RuleOptimizer. rules.SoftBatch keeps a count and the inner rule's
+    state dict: compiled, it crashed."""
     every, small = 2, 16
     x, y = data()
     model, reference = mlp(), mlp()
-    rule = rules.SoftBatch(rules.Adam(lr=1e-2), every=every)
-    soft = optim.RuleOptimizer(model.parameters(), rule, compile=compile)
+    if soft_batch == "rule":
+        rule = rules.SoftBatch(rules.Adam(lr=1e-2), every=every)
+        soft = optim.RuleOptimizer(model.parameters(), rule, compile=compile)
+    else:
+        inner = optim.Adam(model.parameters(), lr=1e-2, compile=compile)
+        soft = optim.SoftBatch(inner, every=every)
     large = torch.optim.Adam(reference.parameters(), lr=1e-2)
     for _ in range(4):
         for i in range(every):
@@ -186,5 +173,8 @@ def test_a_rule_whose_state_holds_numbers_and_dicts_runs_eager_and_compiled(comp
         loss(reference, x[: every * small], y[: every * small]).backward()
         large.step()
     p = next(model.parameters())
-    assert soft.state[p]["count"] == 0 and soft.state[p]["inner"]["step"] == 4
+    if soft_batch == "rule":
+        assert soft.state[p]["count"] == 0 and soft.state[p]["inner"]["step"] == 4
+    else:
+        assert inner.state[p]["step"].item() == 4
     torch.testing.assert_close(flat(model), flat(reference), rtol=0, atol=1e-12)

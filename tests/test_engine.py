@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 import torch
+from _cases import RULES
 from _models import data, flat, loss, mlp
 
 from adalearn import _engine, _torch_internals, optim, rules
@@ -122,17 +123,9 @@ class CountingSGD(Rule):
                                          "memory": {"last": g.clone(), "seen": count}}
 
 
+# The table's engine configurations, and a soft batch of Adam.
 BUILT_IN = {
-    "SGD": rules.SGD(lr=0.05),
-    "Momentum": rules.SGD(lr=0.02, momentum=0.9, dampening=0.1, weight_decay=0.01),
-    "Nesterov": rules.SGD(lr=0.02, momentum=0.9, nesterov=True),
-    "Adagrad": rules.Adagrad(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1),
-    "RMSprop": rules.RMSprop(lr=0.01, centered=True, momentum=0.5, eps_root=1e-6),
-    "Adadelta": rules.Adadelta(rho=0.95, weight_decay=0.1),
-    "Adam": rules.Adam(lr=0.01, amsgrad=True, weight_decay=0.1),
-    "AdamW": rules.AdamW(lr=0.01, betas=(0.8, 0.99)),
-    "Adamax": rules.Adamax(lr=0.01, maximize=True),
-    "Heun": rules.Heun(lr=0.05),
+    **{label: info.rule(**kwargs) for info in RULES for label, kwargs in info.engine.items()},
     "SoftBatch": rules.SoftBatch(rules.Adam(lr=0.01), every=3),
 }
 READERS = {
@@ -195,6 +188,12 @@ def test_elementwise_is_a_class_attribute_of_every_rule():
     assert rules.Rule.elementwise is False
     for rule in BUILT_IN.values():
         assert rule.elementwise is (not isinstance(rule, rules.SoftBatch))
+    # Every optimizer but the wrappers of other rules and optimizers has a row in the table.
+    wrappers = {"RuleOptimizer", "SoftBatch", "Combined"}
+    assert sorted(info.name for info in RULES) == sorted(set(optim.__all__) - wrappers)
+    for info in RULES:  # and the table's word for it, and for how many gradients a step takes
+        assert info.rule.elementwise is info.elementwise, info.name
+        assert info.rule.evaluations == info.evaluations, info.name
     assert "elementwise" not in rules.Adam().hyperparameters()
 
 

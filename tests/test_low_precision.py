@@ -11,6 +11,7 @@ than its default in these dtypes, for SGD, Adagrad and RMSprop among others.)
 
 import pytest
 import torch
+from _cases import BY_NAME, RULES
 
 from adalearn import optim
 
@@ -18,34 +19,21 @@ STEPS = 6
 # Sizes that put elements at every offset of a vector register, around a batch of small
 # parameters and a large one that the engine would otherwise step in blocks.
 SHAPES = [(37,), (5, 7), (1000,), (3,), (40001,), (257, 30), (9,)]
-# float16's smallest normal number is 6e-5: the epsilons are raised where they would vanish.
-CONFIGS = {
-    "SGD": {"lr": 0.01, "momentum": 0.9, "dampening": 0.1, "weight_decay": 0.01},
-    "Adagrad": {"lr": 0.01, "eps": 1e-3},
-    "RMSprop": {"lr": 0.01, "momentum": 0.5, "centered": True, "eps": 1e-3},
-    "Adadelta": {"eps": 1e-3, "weight_decay": 0.01},
-    "Adam": {"lr": 0.01, "weight_decay": 0.1, "amsgrad": True, "eps": 1e-3},
-    "AdamW": {"lr": 0.01, "eps": 1e-3},
-    "Adamax": {"lr": 0.01, "eps": 1e-3},
-    "NAdam": {"lr": 0.01, "eps": 1e-3},
-    "RAdam": {"lr": 0.01, "eps": 1e-3},
-    "Adafactor": {"lr": 0.01},
-    "Rprop": {"lr": 0.01, "etas": (0.4, 1.3)},
-    "ASGD": {"lr": 0.01, "lambd": 0.01, "t0": 2.0, "weight_decay": 0.01},
-    "LBFGS": {"lr": 0.1, "max_iter": 4, "history_size": 3},
-}
+# The table's low-precision configurations: float16's smallest normal number is 6e-5, so the
+# epsilons are raised where they would vanish.
+INFOS = [info for info in RULES if info.low_precision is not None]
 DTYPES = pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16],
                                  ids=["bfloat16", "float16"])
 
 
-def run(cls, kwargs, dtype, steps=STEPS, **extra):
+def run(cls, info, dtype, steps=STEPS, **extra):
     generator = torch.Generator().manual_seed(0)
     params = [torch.nn.Parameter(torch.randn(s, generator=generator).to(dtype))
               for s in SHAPES]
-    optimizer = cls(params, **kwargs, **extra)
+    optimizer = cls(params, **info.low_precision, **extra)
     for step in range(steps):
         generator = torch.Generator().manual_seed(10 + step)
-        if cls.__name__ == "LBFGS":
+        if info.closure:
             optimizer.step(closure(optimizer, params))
             continue
         for p in params:
@@ -70,28 +58,28 @@ def closure(optimizer, params):
     return value
 
 
-@pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("info", INFOS, ids=repr)
 @DTYPES
-def test_eager_low_precision_steps_are_torch_optims_bit_for_bit(name, dtype):
-    ours = run(getattr(optim, name), CONFIGS[name], dtype)
-    theirs = run(getattr(torch.optim, name), CONFIGS[name], dtype)
+def test_eager_low_precision_steps_are_torch_optims_bit_for_bit(info, dtype):
+    ours = run(info.optimizer, info, dtype)
+    theirs = run(info.reference, info, dtype)
     assert torch.isfinite(theirs).all()
-    assert not torch.equal(theirs, run(getattr(torch.optim, name), CONFIGS[name], dtype, 0))
+    assert not torch.equal(theirs, run(info.reference, info, dtype, 0))
     assert torch.equal(ours, theirs), int((ours != theirs).sum())
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["SGD", "Adam", "Adagrad"])
+@pytest.mark.parametrize("info", [BY_NAME[name] for name in ("SGD", "Adam", "Adagrad")], ids=repr)
 @DTYPES
-def test_compiled_low_precision_steps_are_torch_optims_bit_for_bit(name, dtype):
-    ours = run(getattr(optim, name), CONFIGS[name], dtype, compile=True)
-    theirs = run(getattr(torch.optim, name), CONFIGS[name], dtype)
+def test_compiled_low_precision_steps_are_torch_optims_bit_for_bit(info, dtype):
+    ours = run(info.optimizer, info, dtype, compile=True)
+    theirs = run(info.reference, info, dtype)
     assert torch.equal(ours, theirs), int((ours != theirs).sum())
 
 
 def test_every_namesake_is_covered():
     namesakes = {name for name in optim.__all__ if hasattr(torch.optim, name)}
-    assert namesakes == {*CONFIGS, "Muon", "SparseAdam"}
+    assert namesakes == {*(info.name for info in INFOS), "Muon", "SparseAdam"}
 
 
 @DTYPES

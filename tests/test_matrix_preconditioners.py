@@ -15,36 +15,17 @@ import numpy as np
 import pytest
 import pytorch_optimizer
 import torch
+from _cases import BY_NAME, configurations, invalid_rows, suite
+from _models import Problem
 
 from adalearn import optim, rules
 
 STEPS = 50
-REFERENCES = {"Shampoo": pytorch_optimizer.Shampoo, "SOAP": pytorch_optimizer.SOAP}
-DEFAULT_LR = {"Shampoo": 1e-3, "SOAP": 3e-3}
+INFOS = suite("matrix")
+EACH = pytest.mark.parametrize("info", INFOS, ids=repr)
 SHAPES = [(12, 5), (5, 12), (7, 7), (9,), (2, 3, 4)]
 MERGED_SHAPES = [(2, 3, 4, 5), (6, 4, 3, 3)]
-CONFIGS = {
-    "Shampoo": [
-        {},
-        {"lr": 3e-3, "momentum": 0.5, "weight_decay": 0.1},
-        {"lr": 3e-3, "weight_decay": 0.1, "weight_decouple": True,
-         "preconditioning_compute_steps": 3},
-        {"lr": 1e-3, "momentum": 0.3, "weight_decay": 0.1, "weight_decouple": True,
-         "fixed_decay": True, "matrix_eps": 1e-4, "maximize": True},
-    ],
-    "SOAP": [
-        {},
-        {"lr": 1e-2, "betas": (0.9, 0.99), "shampoo_beta": 0.9, "precondition_frequency": 4,
-         "precondition_1d": True},
-        {"lr": 1e-2, "max_precondition_dim": 8, "normalize_gradient": True,
-         "correct_bias": False, "weight_decay": 0.0, "maximize": True},
-        {"lr": 1e-2, "merge_dims": True, "max_precondition_dim": 16, "eps": 1e-6},
-        {"lr": 1e-2, "merge_dims": True, "max_precondition_dim": 16,
-         "data_format": "channels_last", "precondition_frequency": 3},
-    ],
-}
-CASES = [pytest.param(name, kwargs, id=f"{name}-{index}")
-         for name, configs in CONFIGS.items() for index, kwargs in enumerate(configs)]
+CASES = configurations(INFOS)
 DTYPES = pytest.mark.parametrize("dtype", [torch.float64, torch.float32],
                                  ids=["float64", "float32"])
 
@@ -53,70 +34,36 @@ def shapes_for(kwargs):
     return MERGED_SHAPES if kwargs.get("merge_dims") else SHAPES
 
 
-class Problem:
-    """A least-squares loss with a quartic term for each parameter: ½‖A vec(P) − b‖² + Σ P⁴/10.
-
-    Its gradient mixes every entry of a parameter with every other, as a layer's does.
-    """
-
-    def __init__(self, shapes, dtype, seed=0):
-        generator = torch.Generator().manual_seed(seed)
-        self.start, self.matrices, self.targets = [], [], []
-        for shape in shapes:
-            n = int(np.prod(shape))
-            self.start.append(torch.randn(shape, generator=generator, dtype=dtype))
-            self.matrices.append(torch.randn(n, n, generator=generator, dtype=dtype) / n**0.5)
-            self.targets.append(torch.randn(n, generator=generator, dtype=dtype))
-
-    def parameters(self):
-        return [torch.nn.Parameter(p.clone()) for p in self.start]
-
-    def loss(self, params):
-        return sum(
-            0.5 * (a @ p.reshape(-1) - b).pow(2).sum() + 0.1 * p.pow(4).sum()
-            for p, a, b in zip(params, self.matrices, self.targets, strict=True)
-        )
-
-
 def build(make, params, kwargs):
     """Two param groups (the second at three times the learning rate) and a StepLR schedule."""
-    lr = kwargs.get("lr", DEFAULT_LR[make.__name__])
+    lr = kwargs.get("lr", BY_NAME[make.__name__].default_lr)
     optimizer = make([{"params": params[:3]}, {"params": params[3:], "lr": 3 * lr}], **kwargs)
     return optimizer, torch.optim.lr_scheduler.StepLR(optimizer, step_size=15, gamma=0.5)
-
-
-def train(problem, params, optimizer, scheduler, steps):
-    for _ in range(steps):
-        optimizer.zero_grad()
-        problem.loss(params).backward()
-        optimizer.step()
-        scheduler.step()
-    return torch.cat([p.detach().flatten() for p in params])
 
 
 def run(make, kwargs, dtype, steps=STEPS):
     problem = Problem(shapes_for(kwargs), dtype)
     params = problem.parameters()
     optimizer, scheduler = build(make, params, kwargs)
-    return train(problem, params, optimizer, scheduler, steps), optimizer
+    return problem.train(params, optimizer, scheduler, steps), optimizer
 
 
-@pytest.mark.parametrize(("name", "kwargs"), CASES)
+@pytest.mark.parametrize(("info", "kwargs"), CASES)
 @DTYPES
-def test_equals_pytorch_optimizer_bit_for_bit(name, kwargs, dtype):
-    ours, _ = run(getattr(optim, name), kwargs, dtype)
-    theirs, _ = run(REFERENCES[name], kwargs, dtype)
+def test_equals_pytorch_optimizer_bit_for_bit(info, kwargs, dtype):
+    ours, _ = run(info.optimizer, kwargs, dtype)
+    theirs, _ = run(info.reference, kwargs, dtype)
     start = torch.cat([p.flatten() for p in Problem(shapes_for(kwargs), dtype).start])
     assert torch.isfinite(theirs).all()
     assert (theirs - start).abs().max() > 1e-3, "the reference did not move"
     assert torch.equal(ours, theirs), (ours - theirs).abs().max().item()
 
 
-@pytest.mark.parametrize("name", REFERENCES)
-def test_state_and_groups_have_the_references_layout(name):
-    kwargs = CONFIGS[name][1]
-    _, ours = run(getattr(optim, name), kwargs, torch.float64, steps=6)
-    _, theirs = run(REFERENCES[name], kwargs, torch.float64, steps=6)
+@EACH
+def test_state_and_groups_have_the_references_layout(info):
+    kwargs = info.configs[1]
+    _, ours = run(info.optimizer, kwargs, torch.float64, steps=6)
+    _, theirs = run(info.reference, kwargs, torch.float64, steps=6)
     assert [g["step"] for g in ours.param_groups] == [g["step"] for g in theirs.param_groups]
     mine = [ours.state[p] for g in ours.param_groups for p in g["params"]]
     reference = [theirs.state[p] for g in theirs.param_groups for p in g["params"]]
@@ -181,7 +128,7 @@ def test_numpy_runs_agree_with_the_reference(name, shape, kwargs):
     whose refresh runs its QR factorisation in float32."""
     problem = Problem([shape], torch.float64)
     matrix, target = problem.matrices[0].numpy(), problem.targets[0].numpy()
-    rule = getattr(rules, name)(**kwargs)
+    rule = BY_NAME[name].rule(**kwargs)
     x = problem.start[0].numpy().copy()
     state = rule.init(x)
     for _ in range(30):
@@ -189,7 +136,7 @@ def test_numpy_runs_agree_with_the_reference(name, shape, kwargs):
         g = (matrix.T @ (matrix @ flat - target) + 0.4 * flat**3).reshape(shape)
         x, state = rule.step(x, g, state)
     p = problem.parameters()
-    reference = REFERENCES[name](p, **kwargs)
+    reference = BY_NAME[name].reference(p, **kwargs)
     for _ in range(30):
         reference.zero_grad()
         problem.loss(p).backward()
@@ -207,7 +154,7 @@ def test_merged_dimensions_that_fit_in_one_are_one_factor():
     with pytest.raises(RuntimeError, match=re.escape("shape '[1]' is invalid")):
         params = problem.parameters()
         reference = pytorch_optimizer.SOAP(params, merge_dims=True)
-        train(problem, params, reference, torch.optim.lr_scheduler.StepLR(reference, 15), 2)
+        problem.train(params, reference, torch.optim.lr_scheduler.StepLR(reference, 15), 2)
     ours, flat = problem.parameters(), torch.nn.Parameter(problem.start[0].reshape(-1).clone())
     for make, params, point in (
         (lambda p: optim.SOAP(p, lr=1e-2, merge_dims=True, precondition_frequency=3), ours,
@@ -239,21 +186,21 @@ def resumed(first, second, name, kwargs, steps=12):
     problem = Problem(shapes_for(kwargs), torch.float64)
     params = problem.parameters()
     optimizer, scheduler = build(first, params, kwargs)
-    train(problem, params, optimizer, scheduler, steps)
+    problem.train(params, optimizer, scheduler, steps)
     state, schedule = saved(optimizer), scheduler.state_dict()
     optimizer, scheduler = build(second, params, kwargs)
     optimizer.load_state_dict(state)
     scheduler.load_state_dict(schedule)
-    return train(problem, params, optimizer, scheduler, steps)
+    return problem.train(params, optimizer, scheduler, steps)
 
 
-@pytest.mark.parametrize(("name", "kwargs"), [
-    pytest.param("Shampoo", CONFIGS["Shampoo"][1], id="Shampoo"),
-    pytest.param("SOAP", CONFIGS["SOAP"][1], id="SOAP"),
-    pytest.param("SOAP", CONFIGS["SOAP"][4], id="SOAP-merged"),
+@pytest.mark.parametrize(("info", "kwargs"), [
+    pytest.param(BY_NAME["Shampoo"], BY_NAME["Shampoo"].configs[1], id="Shampoo"),
+    pytest.param(BY_NAME["SOAP"], BY_NAME["SOAP"].configs[1], id="SOAP"),
+    pytest.param(BY_NAME["SOAP"], BY_NAME["SOAP"].configs[4], id="SOAP-merged"),
 ])
-def test_state_dict_resumes_and_crosses_to_and_from_the_reference(name, kwargs):
-    ours, theirs = getattr(optim, name), REFERENCES[name]
+def test_state_dict_resumes_and_crosses_to_and_from_the_reference(info, kwargs):
+    name, ours, theirs = info.name, info.optimizer, info.reference
     straight, _ = run(ours, kwargs, torch.float64, steps=24)
     assert torch.equal(resumed(ours, ours, name, kwargs), straight)
     assert torch.equal(resumed(ours, theirs, name, kwargs), straight)
@@ -263,50 +210,27 @@ def test_state_dict_resumes_and_crosses_to_and_from_the_reference(name, kwargs):
 # --------------------------------------------------------------------------------------------
 # Bad input: pytorch-optimizer's messages, as ValueErrors.
 
-INVALID = [
-    ("Shampoo", {"lr": -1.0}),
-    ("Shampoo", {"momentum": 1.0}),
-    ("Shampoo", {"momentum": -0.1}),
-    ("Shampoo", {"weight_decay": -1.0}),
-    ("Shampoo", {"preconditioning_compute_steps": 0}),
-    ("Shampoo", {"matrix_eps": -1.0}),
-    ("SOAP", {"lr": -1.0}),
-    ("SOAP", {"betas": (1.0, 0.95)}),
-    ("SOAP", {"betas": (0.9, -0.1)}),
-    ("SOAP", {"shampoo_beta": -0.5}),
-    ("SOAP", {"weight_decay": -1.0}),
-    ("SOAP", {"precondition_frequency": 0}),
-    ("SOAP", {"max_precondition_dim": 0}),
-    ("SOAP", {"eps": -1.0}),
-]
 
-
-@pytest.mark.parametrize(("name", "kwargs"), INVALID, ids=[f"{n}-{k}" for n, k in INVALID])
-def test_bad_hyperparameters_fail_in_the_references_words(name, kwargs):
+@pytest.mark.parametrize(("info", "row"), invalid_rows(INFOS, lambda row: row.message is None))
+def test_bad_hyperparameters_fail_in_the_references_words(info, row):
     params = Problem(SHAPES[:1], torch.float64).parameters()
     with pytest.raises(Exception) as theirs:  # noqa: PT011 - its own exception classes
-        REFERENCES[name](params, **kwargs)
-    for make in (getattr(rules, name), lambda **kw: getattr(optim, name)(params, **kw)):
+        info.reference(params, **row.kwargs)
+    for make in (info.rule, lambda **kw: info.optimizer(params, **kw)):
         with pytest.raises(ValueError, match=re.escape(str(theirs.value))):
-            make(**kwargs)
+            make(**row.kwargs)
 
 
-@pytest.mark.parametrize(("name", "kwargs", "error", "message"), [
-    ("SOAP", {"data_format": "NHWC"}, ValueError,
-     "`data_format` must be 'channels_first' or 'channels_last'. Received: data_format='NHWC'"),
-    ("SOAP", {"precondition_frequency": 2.5}, TypeError,
-     "`precondition_frequency` must be an integer. Received: precondition_frequency=2.5"),
-    ("Shampoo", {"weight_decouple": "yes"}, TypeError,
-     "`weight_decouple` must be True or False. Received: weight_decouple='yes'"),
-])
-def test_what_the_reference_takes_silently_is_refused(name, kwargs, error, message):
-    with pytest.raises(error, match=re.escape(message)):
-        getattr(rules, name)(**kwargs)
+@pytest.mark.parametrize(("info", "row"), invalid_rows(INFOS, lambda row: row.message is not None))
+def test_what_the_reference_takes_silently_is_refused(info, row):
+    with pytest.raises(row.error, match=re.escape(row.message)):
+        info.rule(**row.kwargs)
 
 
-@pytest.mark.parametrize("name", REFERENCES)
-def test_complex_parameters_fail_with_the_references_message(name):
-    for make, error in ((REFERENCES[name], Exception), (getattr(optim, name), RuntimeError)):
+@EACH
+def test_complex_parameters_fail_with_the_references_message(info):
+    name = info.name
+    for make, error in ((info.reference, Exception), (info.optimizer, RuntimeError)):
         p = torch.nn.Parameter(torch.ones(3, 2, dtype=torch.complex128))
         p.grad = torch.ones_like(p)
         with pytest.raises(error, match=f"{name} does not support complex parameter."):
@@ -319,37 +243,37 @@ def test_complex_parameters_fail_with_the_references_message(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", REFERENCES)
-def test_compiled_matches_the_reference(name):
+@EACH
+def test_compiled_matches_the_reference(info):
     """Matrices whose factors are soon of full rank: compiled rounding (inductor's matrix
     products) then stays at float64's rounding for Shampoo and at float32's for SOAP, whose
     refresh runs its QR in float32. On a vector, whose factor stays nearly singular, Shampoo's
     inverse root would amplify such differences by up to ε^(-1/2)."""
-    kwargs = {"lr": 1e-2, **({"precondition_frequency": 3} if name == "SOAP" else {})}
+    kwargs = info.compiled
     problem = Problem([(8, 6), (5, 9), (6, 6)], torch.float64)
     results = []
-    for make in (lambda p, **kw: getattr(optim, name)(p, compile=True, **kw), REFERENCES[name]):
+    for make in (lambda p, **kw: info.optimizer(p, compile=True, **kw), info.reference):
         params = problem.parameters()
         optimizer = make(params, **kwargs)
-        results.append(train(problem, params, optimizer,
-                             torch.optim.lr_scheduler.StepLR(optimizer, 5, 0.5), 12))
+        schedule = torch.optim.lr_scheduler.StepLR(optimizer, 5, 0.5)
+        results.append(problem.train(params, optimizer, schedule, 12))
     moved = (results[1] - torch.cat([p.flatten() for p in problem.start])).abs().max()
     assert moved > 1e-2
-    tolerance = 1e-4 if name == "SOAP" else 1e-9
+    tolerance = 1e-4 if info.name == "SOAP" else 1e-9
     torch.testing.assert_close(results[0], results[1], rtol=0, atol=tolerance * moved.item())
 
 
-@pytest.mark.parametrize("name", REFERENCES)
-def test_a_rule_optimizer_of_the_rule_is_the_same_optimizer(name):
+@EACH
+def test_a_rule_optimizer_of_the_rule_is_the_same_optimizer(info):
     """With every parameter stepping every time, a step count per parameter (RuleOptimizer's)
     is the group's count (pytorch-optimizer's)."""
-    kwargs = CONFIGS[name][1]
+    kwargs = info.configs[1]
     results = []
-    for make in (lambda p: optim.RuleOptimizer(p, getattr(rules, name)(**kwargs)),
-                 lambda p: REFERENCES[name](p, **kwargs)):
+    for make in (lambda p: optim.RuleOptimizer(p, info.rule(**kwargs)),
+                 lambda p: info.reference(p, **kwargs)):
         problem = Problem(SHAPES, torch.float64)
         params = problem.parameters()
         optimizer = make(params)
-        results.append(train(problem, params, optimizer,
-                             torch.optim.lr_scheduler.StepLR(optimizer, 15, 0.5), 20))
+        schedule = torch.optim.lr_scheduler.StepLR(optimizer, 15, 0.5)
+        results.append(problem.train(params, optimizer, schedule, 20))
     assert torch.equal(*results)

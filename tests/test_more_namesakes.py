@@ -13,18 +13,13 @@ import re
 import numpy as np
 import pytest
 import torch
+from _cases import BY_NAME, configurations, invalid_rows, suite
 from _models import data, flat, loss, mlp, wide_mlp
 
 from adalearn import functions, optim, rules
 
-CONFIGS = {
-    "Rprop": [{}, {"lr": 0.05, "etas": (0.3, 1.5), "step_sizes": (1e-3, 0.2)},
-              {"lr": 1e-3, "maximize": True}],
-    "ASGD": [{"lr": 0.05, "lambd": 0.01, "t0": 5.0}, {"lr": 0.02, "alpha": 0.5, "t0": 0.0,
-                                                       "weight_decay": 0.1}],
-}
-CASES = [pytest.param(name, kwargs, id=f"{name}-{index}")
-         for name, configs in CONFIGS.items() for index, kwargs in enumerate(configs)]
+INFOS = [info for info in suite("more_namesakes") if info.configs]
+CASES = configurations(INFOS)
 DTYPES = pytest.mark.parametrize("dtype", [torch.float64, torch.float32],
                                  ids=["float64", "float32"])
 
@@ -46,17 +41,17 @@ def averages(optimizer):
                       for g in optimizer.param_groups for p in g["params"]])
 
 
-@pytest.mark.parametrize(("name", "kwargs"), CASES)
+@pytest.mark.parametrize(("info", "kwargs"), CASES)
 @DTYPES
-def test_large_layers_equal_torch_optim_bit_for_bit(name, kwargs, dtype):
+def test_large_layers_equal_torch_optim_bit_for_bit(info, kwargs, dtype):
     """600×600 layers, updated in blocks of 32768 elements; ASGD's average included."""
-    ours, optimizer = train(getattr(optim, name), wide_mlp(dtype, widths=(600, 600)), kwargs,
+    ours, optimizer = train(info.optimizer, wide_mlp(dtype, widths=(600, 600)), kwargs,
                             steps=15, dtype=dtype)
-    theirs, reference = train(getattr(torch.optim, name), wide_mlp(dtype, widths=(600, 600)),
+    theirs, reference = train(info.reference, wide_mlp(dtype, widths=(600, 600)),
                               kwargs, steps=15, dtype=dtype)
     assert not torch.equal(theirs, flat(wide_mlp(dtype, widths=(600, 600))))
     assert torch.equal(ours, theirs)
-    if name == "ASGD":
+    if info.name == "ASGD":
         assert not torch.equal(averages(reference), theirs), "the average has not started"
         assert torch.equal(averages(optimizer), averages(reference))
 
@@ -68,13 +63,13 @@ def numpy_grad(x):
     return 2 * COEFFICIENTS * x + x**3
 
 
-@pytest.mark.parametrize(("name", "kwargs"), CASES)
-def test_numpy_sweeps_equal_torch_optim_in_float64(name, kwargs):
+@pytest.mark.parametrize(("info", "kwargs"), CASES)
+def test_numpy_sweeps_equal_torch_optim_in_float64(info, kwargs):
     """Three learning rates as one batched numpy run, each row against torch.optim."""
     x0 = np.linspace(-2.0, 3.0, COEFFICIENTS.size)
-    lr = kwargs.get("lr", 1e-2)
+    lr = kwargs.get("lr", info.default_lr)
     lrs = np.array([[lr], [lr / 3], [3 * lr]])
-    rule = getattr(rules, name)(**{**kwargs, "lr": lrs})
+    rule = info.rule(**{**kwargs, "lr": lrs})
     assert rule.elementwise
     x = np.broadcast_to(x0, rule.broadcast_shape(x0.shape)).copy()
     state = rule.init(x)
@@ -85,7 +80,7 @@ def test_numpy_sweeps_equal_torch_optim_in_float64(name, kwargs):
     try:
         for row, value in zip(x, lrs[:, 0], strict=True):
             p = torch.nn.Parameter(torch.tensor(x0))
-            reference = getattr(torch.optim, name)([p], **{**kwargs, "lr": value})
+            reference = info.reference([p], **{**kwargs, "lr": value})
             for _ in range(40):
                 reference.zero_grad()
                 (torch.from_numpy(COEFFICIENTS) * p**2 + p**4 / 4).sum().backward()
@@ -123,8 +118,8 @@ def test_asgd_average_is_the_mean_of_the_iterates_after_t0():
     assert not np.allclose(state["ax"], np.mean(iterates[3:], axis=0), rtol=1e-3)
 
 
-@pytest.mark.parametrize(("name", "kwargs"), CASES)
-def test_state_dict_resumes_and_crosses_to_and_from_torch_optim(name, kwargs):
+@pytest.mark.parametrize(("info", "kwargs"), CASES)
+def test_state_dict_resumes_and_crosses_to_and_from_torch_optim(info, kwargs):
     def resumed(first, second):
         model = mlp()
         _, optimizer = train(first, model, kwargs, steps=20)
@@ -140,7 +135,7 @@ def test_state_dict_resumes_and_crosses_to_and_from_torch_optim(name, kwargs):
             optimizer.step()
         return flat(model)
 
-    ours, theirs = getattr(optim, name), getattr(torch.optim, name)
+    ours, theirs = info.optimizer, info.reference
     reference = resumed(theirs, theirs)
     assert torch.equal(resumed(ours, ours), reference)
     assert torch.equal(resumed(ours, theirs), reference)
@@ -148,15 +143,14 @@ def test_state_dict_resumes_and_crosses_to_and_from_torch_optim(name, kwargs):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("name", "kwargs"), [("Rprop", CONFIGS["Rprop"][1]),
-                                              ("ASGD", CONFIGS["ASGD"][0])], ids=["Rprop", "ASGD"])
-def test_compiled_matches_torch_optim(name, kwargs):
+@pytest.mark.parametrize("info", [info for info in INFOS if info.compiled is not None], ids=repr)
+def test_compiled_matches_torch_optim(info):
     for make_model in (mlp, lambda: wide_mlp(widths=(200, 200, 190))):
-        ours, optimizer = train(getattr(optim, name), make_model(), kwargs, compile=True)
-        theirs, reference = train(getattr(torch.optim, name), make_model(), kwargs)
+        ours, optimizer = train(info.optimizer, make_model(), info.compiled, compile=True)
+        theirs, reference = train(info.reference, make_model(), info.compiled)
         assert not torch.equal(theirs, flat(make_model()))
         torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-10)
-        if name == "ASGD":
+        if info.name == "ASGD":
             torch.testing.assert_close(averages(optimizer), averages(reference), rtol=0,
                                        atol=1e-10)
 
@@ -258,17 +252,10 @@ def test_lbfgs_needs_a_closure_and_refuses_compile_and_a_second_group():
         optimizer.step(lambda: torch.zeros(()))
 
 
-@pytest.mark.parametrize(("kwargs", "error", "message"), [
-    ({"lr": -1.0}, ValueError, "Invalid learning rate: -1.0"),
-    ({"max_iter": 0}, ValueError, "`max_iter` must be at least 1. Received: max_iter=0"),
-    ({"history_size": 2.5}, TypeError, "`history_size` must be an integer"),
-    ({"line_search_fn": "armijo"}, ValueError,
-     "`line_search_fn` must be None or 'strong_wolfe'. Received: line_search_fn='armijo'"),
-    ({"tolerance_grad": -1.0}, ValueError, "Invalid tolerance_grad value: -1.0"),
-])
-def test_lbfgs_bad_hyperparameters(kwargs, error, message):
-    with pytest.raises(error, match=re.escape(message)):
-        rules.LBFGS(**kwargs)
+@pytest.mark.parametrize(("info", "row"), invalid_rows([BY_NAME["LBFGS"]]))
+def test_lbfgs_bad_hyperparameters(info, row):
+    with pytest.raises(row.error, match=re.escape(row.message)):
+        info.rule(**row.kwargs)
 
 
 def test_lbfgs_rule_asks_for_values_when_it_needs_them():
@@ -277,14 +264,7 @@ def test_lbfgs_rule_asks_for_values_when_it_needs_them():
         rule.step(np.ones(2), np.ones(2), rule.init(np.ones(2)))
 
 
-@pytest.mark.parametrize(("name", "kwargs", "message"), [
-    ("Rprop", {"etas": (1.0, 0.5)}, "Invalid eta values: 1.0, 0.5"),
-    ("Rprop", {"etas": (0.5, 1.0)}, "Invalid eta values: 0.5, 1.0"),
-    ("Rprop", {"step_sizes": (1.0, 0.5)}, "Invalid step_sizes values: 1.0, 0.5"),
-    ("Rprop", {"step_sizes": (-1.0, 0.5)}, "Invalid step_sizes values: -1.0, 0.5"),
-    ("ASGD", {"lambd": -1.0}, "Invalid lambd value: -1.0"),
-    ("ASGD", {"t0": float("nan")}, "Invalid t0 value: nan"),
-])
-def test_rprop_and_asgd_bad_hyperparameters(name, kwargs, message):
-    with pytest.raises(ValueError, match=re.escape(message)):
-        getattr(optim, name)(mlp().parameters(), **kwargs)
+@pytest.mark.parametrize(("info", "row"), invalid_rows(INFOS))
+def test_rprop_and_asgd_bad_hyperparameters(info, row):
+    with pytest.raises(row.error, match=re.escape(row.message)):
+        info.optimizer(mlp().parameters(), **row.kwargs)

@@ -6,59 +6,20 @@ import io
 
 import pytest
 import torch
+from _cases import suite
 from _models import data, flat, loss, mlp, train, wide_mlp
 
 from adalearn import optim
 
 STEPS = 100
 
-# Defaults and at least three non-default configurations for every torch.optim namesake.
-# "setup" adds two param groups with different learning rates, or an LR scheduler.
-CONFIGS = {
-    "SGD": [
-        ({"lr": 0.1}, "plain"),
-        ({"lr": 0.05, "momentum": 0.9, "nesterov": True}, "plain"),
-        ({"lr": 0.05, "momentum": 0.9, "dampening": 0.3, "weight_decay": 1e-2}, "groups"),
-        ({"lr": 0.1, "momentum": 0.5, "maximize": False}, "scheduler"),
-    ],
-    "Adagrad": [
-        ({}, "plain"),
-        ({"lr": 0.1, "lr_decay": 0.01, "initial_accumulator_value": 0.1}, "plain"),
-        ({"lr": 0.05, "weight_decay": 0.1, "eps": 1e-6}, "groups"),
-        ({"lr": 0.1}, "scheduler"),
-    ],
-    "RMSprop": [
-        ({}, "plain"),
-        ({"lr": 1e-3, "centered": True, "momentum": 0.9}, "plain"),
-        ({"lr": 1e-3, "alpha": 0.9, "weight_decay": 0.1, "momentum": 0.5}, "groups"),
-        ({"lr": 1e-3, "centered": True}, "scheduler"),
-    ],
-    "Adadelta": [
-        ({}, "plain"),
-        ({"rho": 0.95, "eps": 1e-5}, "plain"),
-        ({"lr": 0.5, "weight_decay": 0.1}, "groups"),
-        ({"lr": 2.0}, "scheduler"),
-    ],
-    "Adam": [
-        ({}, "plain"),
-        ({"lr": 0.01, "amsgrad": True}, "plain"),
-        ({"lr": 0.01, "betas": (0.8, 0.99), "weight_decay": 0.1}, "groups"),
-        ({"lr": 0.01, "eps": 1e-6}, "scheduler"),
-    ],
-    "AdamW": [
-        ({}, "plain"),
-        ({"lr": 0.01, "amsgrad": True, "weight_decay": 0.1}, "plain"),
-        ({"lr": 0.005, "betas": (0.8, 0.99)}, "groups"),
-        ({"lr": 0.01, "weight_decay": 0.5}, "scheduler"),
-    ],
-    "Adamax": [
-        ({}, "plain"),
-        ({"lr": 0.01, "weight_decay": 0.1}, "plain"),
-        ({"lr": 0.005, "betas": (0.8, 0.99), "eps": 1e-4}, "groups"),
-        ({"lr": 0.02}, "scheduler"),
-    ],
-}
-CASES = [(name, kwargs, setup) for name, configs in CONFIGS.items() for kwargs, setup in configs]
+# torch.optim's namesakes: the defaults and at least three non-default configurations each, run
+# plain, plain, with two param groups with different learning rates, and with an LR scheduler.
+INFOS = [info for info in suite("namesakes") if info.reference is not None]
+SETUPS = ("plain", "plain", "groups", "scheduler")
+CASES = [pytest.param(info, kwargs, setup, id=f"{info.name}-{index}-{setup}")
+         for info in INFOS
+         for index, (kwargs, setup) in enumerate(zip(info.configs, SETUPS, strict=True))]
 
 
 def build(cls, model, kwargs, setup):
@@ -81,25 +42,25 @@ def run(cls, kwargs, setup, dtype):
     return train(model, optimizer, *data(dtype), STEPS, scheduler)
 
 
-@pytest.mark.parametrize(("name", "kwargs", "setup"), CASES)
+@pytest.mark.parametrize(("info", "kwargs", "setup"), CASES)
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
-def test_parity_with_torch_optim(name, kwargs, setup, dtype):
+def test_parity_with_torch_optim(info, kwargs, setup, dtype):
     """The rules call torch's fused operations where torch.optim does: the same bits."""
-    ours = run(getattr(optim, name), kwargs, setup, dtype)
-    reference = run(getattr(torch.optim, name), kwargs, setup, dtype)
+    ours = run(info.optimizer, kwargs, setup, dtype)
+    reference = run(info.reference, kwargs, setup, dtype)
     assert not torch.equal(reference, flat(mlp(dtype))), "the reference did not move"
     assert torch.equal(ours, reference), (ours - reference).abs().max().item()
 
 
-@pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("info", INFOS, ids=repr)
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
-def test_large_parameters_match_torch_optim_bit_for_bit(name, dtype):
+def test_large_parameters_match_torch_optim_bit_for_bit(info, dtype):
     """A 600×600 layer is updated in blocks; the bits stay torch.optim's."""
-    kwargs, setup = CONFIGS[name][1]
+    kwargs, setup = info.configs[1], SETUPS[1]
     if "lr" in kwargs:  # a tenth, so that the wide network does not diverge
         kwargs = {**kwargs, "lr": kwargs["lr"] / 10}
     results = []
-    for cls in (getattr(optim, name), getattr(torch.optim, name)):
+    for cls in (info.optimizer, info.reference):
         model = wide_mlp(dtype, widths=(600, 600))
         optimizer, scheduler = build(cls, model, kwargs, setup)
         results.append(train(model, optimizer, *data(dtype), 30, scheduler))
@@ -128,9 +89,10 @@ def test_groups_really_get_their_own_learning_rate():
 
 def test_constructor_signatures_match_torch():
     implementation_flags = {"foreach", "capturable", "differentiable", "fused"}
-    for name in CONFIGS:
-        ours = inspect.signature(getattr(optim, name)).parameters
-        theirs = inspect.signature(getattr(torch.optim, name)).parameters
+    for info in INFOS:
+        name = info.name
+        ours = inspect.signature(info.optimizer).parameters
+        theirs = inspect.signature(info.reference).parameters
         for arg, parameter in theirs.items():  # the implementation flags too
             if arg != "params":
                 assert ours[arg].default == parameter.default, (name, arg)
@@ -145,11 +107,12 @@ def test_constructor_signatures_match_torch():
 
 def test_state_keys_match_torch():
     x, y = data()
-    for name, configs in CONFIGS.items():
-        for kwargs, _ in configs:
+    for info in INFOS:
+        name = info.name
+        for kwargs in info.configs:
             ours_model, theirs_model = mlp(), mlp()
-            ours = getattr(optim, name)(ours_model.parameters(), **kwargs)
-            theirs = getattr(torch.optim, name)(theirs_model.parameters(), **kwargs)
+            ours = info.optimizer(ours_model.parameters(), **kwargs)
+            theirs = info.reference(theirs_model.parameters(), **kwargs)
             train(ours_model, ours, x, y, 2)
             train(theirs_model, theirs, x, y, 2)
             p, q = next(ours_model.parameters()), next(theirs_model.parameters())
@@ -272,16 +235,15 @@ def test_soft_batch_shares_param_groups_with_schedulers():
 # ---------------------------------------------------------------------------------------------
 # state_dict: resume bit for bit, and cross-load with torch.optim.
 
+def _resumable(info):
+    """The optimizer in its second configuration (Heun's only one)."""
+    kwargs = info.configs[min(1, len(info.configs) - 1)]
+    return pytest.param(lambda p: info.optimizer(p, **kwargs), id=info.name)
+
+
 RESUMABLE = [
-    (lambda p: optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True), None),
-    (lambda p: optim.Adagrad(p, lr=0.1, lr_decay=0.01), None),
-    (lambda p: optim.RMSprop(p, lr=1e-3, centered=True, momentum=0.9), None),
-    (lambda p: optim.Adadelta(p), None),
-    (lambda p: optim.Adam(p, lr=0.01, amsgrad=True), None),
-    (lambda p: optim.AdamW(p, lr=0.01), None),
-    (lambda p: optim.Adamax(p, lr=0.01), None),
-    (lambda p: optim.Heun(p, lr=0.05), "closure"),
-    (lambda p: optim.SoftBatch(optim.Adam(p, lr=0.01), every=3), None),
+    *(_resumable(info) for info in suite("namesakes") if info.configs),
+    pytest.param(lambda p: optim.SoftBatch(optim.Adam(p, lr=0.01), every=3), id="SoftBatch"),
 ]
 
 
@@ -302,7 +264,7 @@ def _advance(model, optimizer, steps):
             optimizer.step()
 
 
-@pytest.mark.parametrize("make", [m for m, _ in RESUMABLE], ids=lambda m: "")
+@pytest.mark.parametrize("make", RESUMABLE)
 def test_state_dict_resume_is_bit_for_bit(make):
     model = mlp()
     optimizer = make(model.parameters())
@@ -324,21 +286,24 @@ def test_state_dict_resume_is_bit_for_bit(make):
     assert torch.equal(flat(model), straight)
 
 
-@pytest.mark.parametrize(("name", "kwargs", "setup"), [c for c in CASES if c[2] != "scheduler"])
+@pytest.mark.parametrize(("info", "kwargs", "setup"),
+                         [c for c in CASES if c.values[2] != "scheduler"])
 @pytest.mark.parametrize("direction", ["torch->adalearn", "adalearn->torch"])
-def test_state_dict_crosses_to_and_from_torch_optim(name, kwargs, setup, direction):
-    first, second = (torch.optim, optim) if direction == "torch->adalearn" else (optim, torch.optim)
+def test_state_dict_crosses_to_and_from_torch_optim(info, kwargs, setup, direction):
+    first, second = info.reference, info.optimizer
+    if direction == "adalearn->torch":
+        first, second = second, first
     model = mlp()
-    optimizer, _ = build(getattr(first, name), model, kwargs, setup)
+    optimizer, _ = build(first, model, kwargs, setup)
     _advance(model, optimizer, 50)
     state = copy.deepcopy(optimizer.state_dict())  # torch.optim updates its state in place
     _advance(model, optimizer, 50)
     straight = flat(model)
 
     model = mlp()
-    optimizer, _ = build(getattr(first, name), model, kwargs, setup)
+    optimizer, _ = build(first, model, kwargs, setup)
     _advance(model, optimizer, 50)
-    other, _ = build(getattr(second, name), model, kwargs, setup)
+    other, _ = build(second, model, kwargs, setup)
     other.load_state_dict(state)
     _advance(model, other, 50)
     assert torch.equal(flat(model), straight)

@@ -7,62 +7,25 @@ group entries (``d``, ``d_max``, ``d_numerator``, ...) and per-parameter state; 
 prodigyopt's.
 """
 
-import contextlib
 import io
 import re
 
 import numpy as np
-import prodigyopt
 import pytest
 import torch
+from _cases import BY_NAME, invalid_rows
+from _models import Problem
 
 from adalearn import optim, rules
 
 STEPS = 50
 SHAPES = [(12, 5), (7,), (3, 4, 2), (5, 5), ()]
-CONFIGS = [
-    {},
-    {"weight_decay": 0.1, "use_bias_correction": True},
-    {"weight_decay": 0.1, "decouple": False, "growth_rate": 1.3, "d_coef": 2.0, "slice_p": 2},
-    {"betas": (0.0, 0.99), "beta3": 0.9, "safeguard_warmup": True, "d0": 1e-4},
-    {"lr": 0.5, "eps": 1e-6, "betas": (0.8, 0.95)},
-]
+INFO = BY_NAME["Prodigy"]
+CONFIGS = INFO.configs
+REFERENCE = INFO.reference  # prodigyopt.Prodigy, quiet
 CASES = [pytest.param(kwargs, id=str(index)) for index, kwargs in enumerate(CONFIGS)]
 DTYPES = pytest.mark.parametrize("dtype", [torch.float64, torch.float32],
                                  ids=["float64", "float32"])
-
-
-def quiet(make):
-    """prodigyopt prints a line when built with decoupled weight decay."""
-    def build(*args, **kwargs):
-        with contextlib.redirect_stdout(io.StringIO()):
-            return make(*args, **kwargs)
-    return build
-
-
-REFERENCE = quiet(prodigyopt.Prodigy)
-
-
-class Problem:
-    """½‖A vec(P) − b‖² + Σ P⁴/10 for each parameter: gradients that mix a parameter's entries."""
-
-    def __init__(self, dtype, seed=0):
-        generator = torch.Generator().manual_seed(seed)
-        self.start, self.matrices, self.targets = [], [], []
-        for shape in SHAPES:
-            n = int(np.prod(shape))
-            self.start.append(torch.randn(shape, generator=generator, dtype=dtype))
-            self.matrices.append(torch.randn(n, n, generator=generator, dtype=dtype) / n**0.5)
-            self.targets.append(torch.randn(n, generator=generator, dtype=dtype))
-
-    def parameters(self):
-        return [torch.nn.Parameter(p.clone()) for p in self.start]
-
-    def loss(self, params):
-        return sum(
-            0.5 * (a @ p.reshape(-1) - b).pow(2).sum() + 0.1 * p.pow(4).sum()
-            for p, a, b in zip(params, self.matrices, self.targets, strict=True)
-        )
 
 
 def build(make, params, kwargs, second_lr=None):
@@ -71,20 +34,11 @@ def build(make, params, kwargs, second_lr=None):
     return optimizer, torch.optim.lr_scheduler.StepLR(optimizer, step_size=15, gamma=0.5)
 
 
-def train(problem, params, optimizer, scheduler, steps):
-    for _ in range(steps):
-        optimizer.zero_grad()
-        problem.loss(params).backward()
-        optimizer.step()
-        scheduler.step()
-    return torch.cat([p.detach().flatten() for p in params])
-
-
 def run(make, kwargs, dtype, steps=STEPS, second_lr=None):
-    problem = Problem(dtype)
+    problem = Problem(SHAPES, dtype)
     params = problem.parameters()
     optimizer, scheduler = build(make, params, kwargs, second_lr)
-    return train(problem, params, optimizer, scheduler, steps), optimizer
+    return problem.train(params, optimizer, scheduler, steps), optimizer
 
 
 def assert_same_state(ours, theirs):
@@ -109,7 +63,7 @@ def assert_same_state(ours, theirs):
 def test_equals_prodigyopt_bit_for_bit(kwargs, dtype):
     ours, optimizer = run(optim.Prodigy, kwargs, dtype)
     theirs, reference = run(REFERENCE, kwargs, dtype)
-    start = torch.cat([p.flatten() for p in Problem(dtype).start])
+    start = torch.cat([p.flatten() for p in Problem(SHAPES, dtype).start])
     assert (theirs - start).abs().max() > 1e-2, "the reference did not move"
     assert reference.param_groups[0]["d"] > 10 * reference.param_groups[0]["d0"]
     assert torch.equal(ours, theirs), (ours - theirs).abs().max().item()
@@ -121,15 +75,15 @@ def test_a_group_at_learning_rate_zero_stays_and_adds_nothing_to_d():
     theirs, reference = run(REFERENCE, {}, torch.float64, second_lr=0.0)
     assert torch.equal(ours, theirs)
     assert_same_state(optimizer, reference)
-    frozen = sum(p.numel() for p in Problem(torch.float64).start[2:])
-    start = torch.cat([p.flatten() for p in Problem(torch.float64).start])
+    frozen = sum(p.numel() for p in Problem(SHAPES, torch.float64).start[2:])
+    start = torch.cat([p.flatten() for p in Problem(SHAPES, torch.float64).start])
     assert torch.equal(ours[-frozen:], start[-frozen:])
 
 
 def test_d_is_one_estimate_for_all_parameters_as_for_their_concatenation():
     """Prodigy on several parameters is Prodigy on one vector that holds them all: the rule run
     on the concatenation gives the optimizer's d and parameters, up to the order of the sums."""
-    problem = Problem(torch.float64)
+    problem = Problem(SHAPES, torch.float64)
     params = problem.parameters()
     optimizer = optim.Prodigy(params, weight_decay=0.1)
     rule = rules.Prodigy(weight_decay=0.1)
@@ -192,10 +146,10 @@ def test_a_step_without_gradient_signal_only_updates_the_moments():
 
 
 def resumed(first, second, kwargs, steps=15):
-    problem = Problem(torch.float64)
+    problem = Problem(SHAPES, torch.float64)
     params = problem.parameters()
     optimizer, scheduler = build(first, params, kwargs)
-    train(problem, params, optimizer, scheduler, steps)
+    problem.train(params, optimizer, scheduler, steps)
     buffer = io.BytesIO()
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
                buffer)
@@ -204,7 +158,7 @@ def resumed(first, second, kwargs, steps=15):
     optimizer, scheduler = build(second, params, kwargs)
     optimizer.load_state_dict(saved["optimizer"])
     scheduler.load_state_dict(saved["scheduler"])
-    return train(problem, params, optimizer, scheduler, steps)
+    return problem.train(params, optimizer, scheduler, steps)
 
 
 @pytest.mark.parametrize("kwargs", [CONFIGS[1], CONFIGS[2]], ids=["1", "2"])
@@ -218,41 +172,25 @@ def test_state_dict_resumes_and_crosses_to_and_from_prodigyopt(kwargs):
 # --------------------------------------------------------------------------------------------
 # Bad input.
 
-INVALID = [
-    {"d0": 0.0},
-    {"d0": -1e-6},
-    {"lr": 0.0},
-    {"lr": -1.0},
-    {"eps": 0.0},
-    {"betas": (1.0, 0.999)},
-    {"betas": (0.9, -0.5)},
-]
-
-
-@pytest.mark.parametrize("kwargs", INVALID, ids=[str(k) for k in INVALID])
-def test_bad_hyperparameters_fail_with_prodigyopts_error(kwargs):
-    params = Problem(torch.float64).parameters()
+@pytest.mark.parametrize(("info", "row"), invalid_rows([INFO], lambda row: row.message is None))
+def test_bad_hyperparameters_fail_with_prodigyopts_error(info, row):
+    params = Problem(SHAPES, torch.float64).parameters()
     with pytest.raises(ValueError) as theirs:  # noqa: PT011 - the message is the question
-        REFERENCE(params, **kwargs)
+        REFERENCE(params, **row.kwargs)
     with pytest.raises(ValueError, match=re.escape(str(theirs.value))):
-        optim.Prodigy(params, **kwargs)
+        optim.Prodigy(params, **row.kwargs)
 
 
-@pytest.mark.parametrize(("kwargs", "error", "message"), [
-    ({"slice_p": 0}, ValueError, "`slice_p` must be at least 1. Received: slice_p=0"),
-    ({"growth_rate": 0.0}, ValueError, "Invalid growth_rate value: 0.0"),
-    ({"weight_decay": -0.1}, ValueError, "Invalid weight_decay value: -0.1"),
-    ({"beta3": 1.5}, ValueError, "Invalid beta3 value: 1.5"),
-    ({"decouple": "no"}, TypeError, "`decouple` must be True or False. Received: decouple='no'"),
-])
-def test_what_prodigyopt_takes_silently_is_refused(kwargs, error, message):
-    with pytest.raises(error, match=re.escape(message)):
-        rules.Prodigy(**kwargs)
+@pytest.mark.parametrize(("info", "row"),
+                         invalid_rows([INFO], lambda row: row.message is not None))
+def test_what_prodigyopt_takes_silently_is_refused(info, row):
+    with pytest.raises(row.error, match=re.escape(row.message)):
+        rules.Prodigy(**row.kwargs)
 
 
 def test_groups_with_different_learning_rates_fail_as_in_prodigyopt():
     for make in (optim.Prodigy, REFERENCE):
-        params = Problem(torch.float64).parameters()
+        params = Problem(SHAPES, torch.float64).parameters()
         optimizer = make([{"params": params[:2]}, {"params": params[2:], "lr": 0.5}])
         for p in params:
             p.grad = torch.ones_like(p)
@@ -262,7 +200,7 @@ def test_groups_with_different_learning_rates_fail_as_in_prodigyopt():
 
 def test_compile_is_refused():
     with pytest.raises(ValueError, match=r"`compile` must be False for Prodigy"):
-        optim.Prodigy(Problem(torch.float64).parameters(), compile=True)
+        optim.Prodigy(Problem(SHAPES, torch.float64).parameters(), compile=True)
 
 
 def test_fsdp_in_use_sums_over_the_process_group(tmp_path):

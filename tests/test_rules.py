@@ -5,6 +5,7 @@ import copy
 import numpy as np
 import pytest
 import torch
+from _cases import RULES as CASES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -19,22 +20,10 @@ def grad(x):
     return x @ a + x**3
 
 
+# The table's numpy configurations, and a soft batch of Adam.
 RULES = {
-    "SGD": rules.SGD(lr=0.05),
-    "Momentum": rules.SGD(lr=0.02, momentum=0.9, dampening=0.1, weight_decay=0.01),
-    "Nesterov": rules.SGD(lr=0.02, momentum=0.9, nesterov=True),
-    "Adagrad": rules.Adagrad(lr=0.3, lr_decay=0.01, initial_accumulator_value=0.1),
-    "Adagrad-eps-root": rules.Adagrad(lr=0.5, eps=0, eps_root=1e-7),
-    "RMSprop": rules.RMSprop(lr=0.01, weight_decay=0.1),
-    "RMSprop-centered": rules.RMSprop(lr=0.01, centered=True, momentum=0.5, eps_root=1e-6),
-    "Adadelta": rules.Adadelta(lr=1.0, rho=0.95),
-    "Adam": rules.Adam(lr=0.05, betas=(0.9, 0.99), eps_root=1e-7, eps=0),
-    "Adam-amsgrad": rules.Adam(lr=0.05, amsgrad=True, weight_decay=0.1),
-    "AdamW": rules.AdamW(lr=0.05, betas=(0.9, 0.99), weight_decay=0.1),
-    "Adamax": rules.Adamax(lr=0.05, weight_decay=0.01),
-    "Heun": rules.Heun(lr=0.05),
+    **{label: info.rule(**kwargs) for info in CASES for label, kwargs in info.numpy.items()},
     "SoftBatch": rules.SoftBatch(rules.Adam(lr=0.05), every=3),
-    "Maximize": rules.Adam(lr=0.05, maximize=True),
 }
 
 STARTS = np.array([[1.0, -1.5], [0.3, 0.8], [-2.0, 0.1], [0.05, -0.02]])

@@ -12,6 +12,7 @@ import copy
 
 import pytest
 import torch
+from _cases import RULES
 
 from adalearn import optim
 
@@ -19,26 +20,9 @@ NAMESAKES = [name for name in optim.__all__ if hasattr(torch.optim, name)]
 MATRICES = {"Muon"}
 SPARSE = {"SparseAdam"}
 
-# Arguments that change what torch.optim stores: its flags and options, where it has them.
-VARIANTS = {
-    "SGD": [{}, {"momentum": 0.9, "nesterov": True, "foreach": True, "maximize": True}],
-    "Adagrad": [{}, {"foreach": False, "fused": False, "eps": 1e-6}],
-    "RMSprop": [{}, {"centered": True, "foreach": True, "capturable": False}],
-    "Adadelta": [{}, {"foreach": True, "maximize": True}],
-    "Adam": [{}, {"amsgrad": True, "foreach": False, "decoupled_weight_decay": True}],
-    "AdamW": [{}, {"amsgrad": True, "foreach": True, "fused": None}],
-    "Adamax": [{}, {"foreach": False, "maximize": True}],
-    "NAdam": [{}, {"decoupled_weight_decay": True, "foreach": True}],
-    "RAdam": [{}, {"decoupled_weight_decay": True, "foreach": False}],
-    "Adafactor": [{}, {"foreach": True, "maximize": True}],
-    "Muon": [{}, {"nesterov": False, "adjust_lr_fn": "match_rms_adamw"}],
-    "SparseAdam": [{}, {"maximize": True, "lr": 0.01}],
-    "Rprop": [{}, {"lr": 0.05, "etas": (0.3, 1.5), "foreach": True, "maximize": True}],
-    "ASGD": [{}, {"lr": 0.05, "lambd": 0.01, "t0": 1.0, "weight_decay": 0.1, "foreach": False,
-                  "maximize": True}],
-    "LBFGS": [{}, {"lr": 0.5, "max_iter": 4, "history_size": 3,
-                   "line_search_fn": "strong_wolfe"}],
-}
+# The defaults, and arguments that change what torch.optim stores: its flags and options, where
+# it has them (the table's layout variant).
+VARIANTS = {info.name: [{}, info.layout] for info in RULES if info.layout is not None}
 
 
 def params():
