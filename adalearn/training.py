@@ -10,6 +10,11 @@ The fitting experiment of the book's chapters uses the pieces next to it: :func:
 lowest loss a linear layer can reach on the data); :func:`accuracy` scores a classifier and
 :func:`optimizer_path` runs a torch optimizer on a 2-D test function.
 
+How noisy a mini-batch gradient is: :func:`per_example_gradients` gives the gradient of every
+sample, :func:`gradient_noise` the size of the full gradient and of its per-sample noise from
+them, and :func:`gradient_noise_estimate` the same two numbers from the gradient norms of two
+batch sizes alone; their ratio is the noise scale (:class:`GradientNoise`).
+
 Examples
 --------
 >>> import torch
@@ -30,7 +35,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -48,14 +53,18 @@ if TYPE_CHECKING:
     from adalearn.functions import Function
 
 __all__ = [
+    "GradientNoise",
     "History",
     "accuracy",
     "fit",
+    "gradient_noise",
+    "gradient_noise_estimate",
     "half_mse",
     "learning_rates",
     "least_squares_floor",
     "linear_model",
     "optimizer_path",
+    "per_example_gradients",
 ]
 
 
@@ -430,3 +439,148 @@ def optimizer_path(
         optimizer.step()
         points.append(p.detach().numpy().copy())
     return np.array(points)
+
+
+class GradientNoise(NamedTuple):
+    r"""The squared norm of a full gradient and the trace of its per-sample covariance.
+
+    For a loss :math:`L = \frac1N \sum_i \ell_i` with per-sample gradients :math:`g_i`, the full
+    gradient is :math:`G = \frac1N \sum_i g_i` and the per-sample covariance
+    :math:`\Sigma = \frac1N \sum_i (g_i - G)(g_i - G)^\top`. The gradient of a batch of
+    :math:`B` samples drawn with replacement has mean :math:`G` and covariance :math:`\Sigma / B`.
+
+    Attributes
+    ----------
+    squared_norm : float or numpy.ndarray
+        :math:`\lvert G \rvert^2`.
+    trace : float or numpy.ndarray
+        :math:`\operatorname{tr} \Sigma`, the mean squared distance of a sample's gradient
+        from :math:`G`.
+    """
+
+    squared_norm: Any
+    trace: Any
+
+    @property
+    def scale(self) -> Any:
+        r"""The simple noise scale, :math:`B_\text{simple} = \operatorname{tr}\Sigma / |G|^2`.
+
+        The batch size at which the expected squared noise of a batch gradient,
+        :math:`\operatorname{tr}\Sigma / B`, equals the squared norm of the gradient itself
+        (McCandlish, Kaplan, Amodei et al., *An empirical model of large-batch training*, 2018).
+        """
+        return self.trace / self.squared_norm
+
+
+def per_example_gradients(
+    model: torch.nn.Module,
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    chunk_size: int | None = None,
+) -> torch.Tensor:
+    """The gradient of ``loss`` on each sample, one flattened row per sample.
+
+    Row ``i`` is the gradient of ``loss(model(X[i:i+1]), y[i:i+1])`` with respect to the
+    parameters of ``model`` that require gradients, in the order of ``model.parameters()``
+    and flattened as :func:`torch.nn.utils.parameters_to_vector` does. All rows come from one
+    vectorised pass (:func:`torch.func.vmap` over :func:`torch.func.grad`), not a loop. The
+    model must treat the samples of a batch independently (no batch normalisation) and is
+    left unchanged, its ``.grad`` fields included.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network.
+    loss : callable
+        ``loss(prediction, target)`` of a batch, returning a scalar tensor, as for :func:`fit`.
+    X, y : torch.Tensor
+        Inputs and targets with the same first dimension, the samples.
+    chunk_size : int, optional
+        Samples per vectorised chunk, to bound memory; all at once when ``None``.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(samples, parameters)``, in the dtype of the parameters.
+    """
+    from torch.func import functional_call, grad, vmap
+
+    X, y = _check_pair("data", (X, y))
+    if chunk_size is not None:
+        chunk_size = _check_positive_int("chunk_size", chunk_size)
+    params = {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
+    if not params:
+        raise ValueError("`model` must have parameters that require gradients. Received: none")
+
+    def sample_loss(params, x, target):
+        return loss(functional_call(model, params, (x.unsqueeze(0),)), target.unsqueeze(0))
+
+    rows = vmap(grad(sample_loss), in_dims=(None, 0, 0), chunk_size=chunk_size)(params, X, y)
+    return torch.cat([rows[name].reshape(len(X), -1) for name in params], dim=1)
+
+
+def gradient_noise(per_example: torch.Tensor) -> GradientNoise:
+    """The exact :class:`GradientNoise` of a data set from its per-sample gradients.
+
+    ``per_example`` holds one gradient per row, as :func:`per_example_gradients` returns it;
+    :math:`G` is the mean of the rows and :math:`\\Sigma` their covariance with divisor ``N``
+    (the samples are the whole population a batch is drawn from). Computed in float64.
+    """
+    if not isinstance(per_example, torch.Tensor) or per_example.ndim != 2 or not len(per_example):
+        raise ValueError(
+            "`per_example` must be a 2-D tensor with one gradient per row. "
+            f"Received: per_example={type(per_example).__name__} of shape "
+            f"{tuple(getattr(per_example, 'shape', ()))}"
+        )
+    rows = per_example.double()
+    mean = rows.mean(dim=0)
+    return GradientNoise(
+        squared_norm=float(mean @ mean), trace=float((rows - mean).square().sum(dim=1).mean())
+    )
+
+
+def gradient_noise_estimate(
+    small_squared_norm: npt.ArrayLike, big_squared_norm: npt.ArrayLike, small: int, big: int
+) -> GradientNoise:
+    r"""Unbiased estimates of :math:`|G|^2` and :math:`\operatorname{tr}\Sigma` at two batch sizes.
+
+    The gradient :math:`G_B` of a batch of :math:`B` samples drawn with replacement has
+    :math:`\mathbb E \lvert G_B \rvert^2 = \lvert G \rvert^2 + \operatorname{tr}\Sigma / B`.
+    Squared norms measured at two batch sizes :math:`b < B` give two such equations, and
+    solving them gives estimates whose expectations are exactly :math:`\lvert G \rvert^2`
+    and :math:`\operatorname{tr}\Sigma` (McCandlish et al., 2018, appendix A):
+
+    .. math::
+
+        \lvert G \rvert^2 \approx \frac{B \lvert G_B \rvert^2 - b \lvert G_b \rvert^2}{B - b},
+        \qquad
+        \operatorname{tr}\Sigma \approx
+        \frac{\lvert G_b \rvert^2 - \lvert G_B \rvert^2}{1/b - 1/B} .
+
+    Their ratio, :attr:`GradientNoise.scale`, is not unbiased: average the two estimates over
+    many measurements before dividing. Batches drawn without replacement from :math:`N`
+    samples shrink the noise term by :math:`(N - B)/(N - 1)`, which these formulas ignore.
+
+    Parameters
+    ----------
+    small_squared_norm, big_squared_norm : float or array_like
+        :math:`\lvert G_b \rvert^2` and :math:`\lvert G_B \rvert^2`, measured on independent
+        batches; arrays give one estimate per entry.
+    small, big : int
+        The batch sizes :math:`b < B`.
+    """
+    small = _check_positive_int("small", small)
+    big = _check_positive_int("big", big)
+    if small >= big:
+        raise ValueError(
+            f"`small` must be less than `big`. Received: small={small}, big={big}"
+        )
+    small_sq = np.asarray(small_squared_norm, dtype=np.float64)
+    big_sq = np.asarray(big_squared_norm, dtype=np.float64)
+    squared_norm = (big * big_sq - small * small_sq) / (big - small)
+    trace = (small_sq - big_sq) / (1 / small - 1 / big)
+    if squared_norm.ndim == 0:
+        return GradientNoise(float(squared_norm), float(trace))
+    return GradientNoise(squared_norm, trace)

@@ -517,3 +517,104 @@ def test_fit_evaluates_a_schedule_free_optimizer_at_its_evaluation_point():
             expected.append(training.half_mse(reference(X), y).item())
     np.testing.assert_allclose(history.validation, expected, rtol=1e-6)
     assert torch.equal(model.weight, reference.weight)  # left at the evaluation point
+
+
+def one_at_a_time(model, loss, X, y):
+    """Per-sample gradients by a loop of ordinary backward passes, the reference."""
+    rows = []
+    for i in range(len(X)):
+        model.zero_grad()
+        loss(model(X[i : i + 1]), y[i : i + 1]).backward()
+        rows.append(torch.cat([p.grad.reshape(-1) for p in model.parameters()]))
+    model.zero_grad()
+    return torch.stack(rows)
+
+
+def test_per_example_gradients_equal_a_loop_of_backward_passes():
+    from adalearn import models
+
+    split = data.digits()
+    X, y = split.X_train[:40].double(), split.y_train[:40]
+    net = models.mlp([64, 16, 10], seed=3).double()
+    expected = one_at_a_time(net, torch.nn.CrossEntropyLoss(), X, y)
+    rows = training.per_example_gradients(net, torch.nn.CrossEntropyLoss(), X, y, chunk_size=7)
+    assert rows.shape == (40, sum(p.numel() for p in net.parameters()))
+    torch.testing.assert_close(rows, expected, rtol=1e-10, atol=1e-12)
+    assert all(p.grad is None for p in net.parameters())
+
+
+def test_per_example_gradients_of_the_transformer_are_those_of_one_window():
+    from adalearn import models
+
+    chars = data.python_source(context=8, modules=["textwrap"])
+    net = models.CharTransformer(len(chars.alphabet), context=8, width=16, heads=2, seed=1)
+
+    def next_character(logits, targets):
+        return torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten())
+
+    X, y = chars.train[:6, :-1], chars.train[:6, 1:]
+    expected = one_at_a_time(net, next_character, X, y)
+    torch.testing.assert_close(training.per_example_gradients(net, next_character, X, y),
+                               expected, rtol=1e-4, atol=1e-6)
+
+
+def test_gradient_noise_of_a_linear_fit_is_its_closed_form():
+    # For half the squared error of y ≈ a·x the gradient of sample i is a_i (a_i·x - y_i).
+    X, y = data.linear_regression(n=300, seed=4)
+    model = torch.nn.Linear(2, 1, dtype=torch.float64)
+    rows = training.per_example_gradients(model, training.half_mse, X.double(), y.double())
+    A = np.c_[X.double().numpy(), np.ones(300)]
+    x = np.r_[model.weight.detach().numpy().ravel(), model.bias.item()]
+    per_sample = A * (A @ x - y.double().numpy().ravel())[:, None]  # (w1, w2, b) order
+    G = per_sample.mean(axis=0)
+    noise = training.gradient_noise(rows)
+    np.testing.assert_allclose(noise.squared_norm, G @ G, rtol=1e-12)
+    np.testing.assert_allclose(noise.trace, np.trace(np.cov(per_sample.T, bias=True)), rtol=1e-12)
+    np.testing.assert_allclose(noise.scale, noise.trace / (G @ G), rtol=1e-12)
+
+
+def test_the_two_batch_estimates_are_unbiased():
+    # A population of 50 gradients in 5 dimensions; batches drawn with replacement.
+    rng = np.random.default_rng(0)
+    population = rng.normal(size=(50, 5)) + np.array([0.5, 0.0, -0.3, 0.2, 0.0])
+    G = population.mean(axis=0)
+    trace = ((population - G) ** 2).sum(axis=1).mean()
+    small, big, draws = 3, 20, 200_000
+
+    def squared_norms(size):
+        batches = population[rng.integers(50, size=(draws, size))].mean(axis=1)
+        return (batches**2).sum(axis=1)
+
+    estimate = training.gradient_noise_estimate(squared_norms(small), squared_norms(big),
+                                                small, big)
+    for values, exact in ((estimate.squared_norm, G @ G), (estimate.trace, trace)):
+        standard_error = values.std() / np.sqrt(draws)
+        assert abs(values.mean() - exact) < 4 * standard_error
+        assert standard_error < 0.02 * exact  # the comparison has the power to see a bias
+    # The plain squared norm of the small batch is biased by tr Σ / b; the estimate is not.
+    assert squared_norms(small).mean() > G @ G + 0.8 * trace / small
+
+
+def test_the_two_batch_estimate_of_one_measurement_is_a_pair_of_floats():
+    estimate = training.gradient_noise_estimate(2.0, 1.25, 4, 16)
+    # E|G_b|^2 = |G|^2 + tr/b at b = 4 and 16 with |G|^2 = 1 and tr = 4.
+    assert estimate == (1.0, 4.0) and isinstance(estimate.squared_norm, float)
+    assert estimate.scale == 4.0
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "match"),
+    [
+        ((1.0, 0.5, 8, 8), ValueError, "`small` must be less than `big`. Received: small=8"),
+        ((1.0, 0.5, 0, 8), ValueError, "`small` must be at least 1"),
+        ((1.0, 0.5, 2, 8.0), TypeError, "`big` must be an integer"),
+    ],
+)
+def test_gradient_noise_estimate_rejects_bad_batch_sizes(args, error, match):
+    with pytest.raises(error, match=match):
+        training.gradient_noise_estimate(*args)
+
+
+def test_gradient_noise_rejects_what_is_not_a_matrix_of_gradients():
+    with pytest.raises(ValueError, match="one gradient per row"):
+        training.gradient_noise(torch.zeros(5))
