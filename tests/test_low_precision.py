@@ -5,8 +5,8 @@ differently, so an element's bits depend on where in its tensor it sits: batched
 flat buffer, a small parameter's elements would move and round otherwise. adalearn steps each
 low-precision parameter whole, as torch.optim does, eager and with ``compile=True``, and gives
 its bits; L-BFGS, which works on all parameters as one vector, adds its steps to each
-parameter on its own for the same reason. (torch.optim's own ``foreach=True`` gives other bits than its default in these
-dtypes, for SGD, Adagrad and RMSprop among others.)
+parameter on its own for the same reason. (torch.optim's own ``foreach=True`` gives other
+bits than its default in these dtypes, for SGD, Adagrad and RMSprop among others.)
 """
 
 import pytest
