@@ -17,8 +17,8 @@ import statistics
 import torch
 
 from adalearn import optim
-from benchmarks import table
-from benchmarks.bench_optim import COMPILED_BUDGET, EAGER_BUDGET, WARMUP, parameters, timed_step
+from benchmarks import table, timed_step
+from benchmarks.bench_optim import COMPILED_BUDGET, EAGER_BUDGET, WARMUP, parameters
 
 VECTORS = {"10M in 10 tensors": (10_000_000, 10), "2M in 400 tensors": (2_000_000, 400)}
 MATRICES = {"ten 1000×1000 matrices": (10, 1000)}

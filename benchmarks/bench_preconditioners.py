@@ -18,8 +18,7 @@ import pytorch_optimizer
 import torch
 
 from adalearn import optim
-from benchmarks import table
-from benchmarks.bench_optim import timed_step
+from benchmarks import table, timed_step
 
 COUNT, SIZE = 10, 512
 WORKLOAD = f"ten {SIZE}×{SIZE} matrices"
