@@ -61,25 +61,25 @@ def interleaved(makers, rounds, warmup, counts):
     and gradients); each label gets one optimizer per thread count, which only ever steps at
     that count. After ``warmup`` untimed rounds, a round steps every optimizer once at each
     count in turn, so that the load of a shared machine falls alike on every contender and
-    count. Also returns each optimizer's first step in seconds (its compilation, if any).
+    count. Also returns each optimizer's warm-up in seconds (its compilation, if any).
     """
     import torch
 
     before = torch.get_num_threads()
     optimizers = {(n, label): make() for n in counts for label, make in makers.items()}
-    first, times = {}, {}
+    warm, times = {}, {}
     try:
         for round_ in range(warmup + rounds):
             for (n, label), optimizer in optimizers.items():
                 torch.set_num_threads(n)
                 seconds = timed_step(optimizer)
-                if round_ == 0:
-                    first[n, label] = seconds
-                if round_ >= warmup:
+                if round_ < warmup:
+                    warm[n, label] = warm.get((n, label), 0.0) + seconds
+                else:
                     times.setdefault((n, label), []).append(seconds)
     finally:
         torch.set_num_threads(before)
-    return times, first
+    return times, warm
 
 
 def ratio(times, key, baseline):
