@@ -339,7 +339,9 @@ class Engine:
         self.compile = compile
         self._lr = {}
         self._prepared = {}
-        self._compiled = self._compiled_pure = None
+        # Compiled code per number of torch's threads: inductor writes a kernel for the count
+        # it compiles at (parallel loops only above one thread), and dynamo does not guard it.
+        self._compiled, self._compiled_pure = {}, {}
         self.reset(state)
 
     def reset(self, state):
@@ -525,9 +527,10 @@ class Engine:
         return plan
 
     def _compiled_update(self):
-        if self._compiled is None:
-            self._compiled = _torch_internals.compile(_update_each)
-        return self._compiled
+        threads = torch.get_num_threads()
+        if threads not in self._compiled:
+            self._compiled[threads] = _torch_internals.compile(_update_each)
+        return self._compiled[threads]
 
     def _step_functional(self, rule, p, g, g_ahead):
         """The compiled step of a rule whose state holds numbers or nested dicts.
@@ -535,13 +538,14 @@ class Engine:
         Such a state cannot be written in place, so the rule's pure step is compiled as it is
         and its results are stored as the reference step stores them.
         """
-        if self._compiled_pure is None:
-            self._compiled_pure = _torch_internals.compile(_pure_step)
+        threads = torch.get_num_threads()
+        if threads not in self._compiled_pure:
+            self._compiled_pure[threads] = _torch_internals.compile(_pure_step)
         state = self.rule_state(rule, p)
         if isinstance(state.get("step"), (int, float)):  # a tensor: a new count must not recompile
             state = {**state, "step": _step_input(state["step"])}
-        x, new_state = self._compiled_pure(rule, rule_tensor(p.detach(), rule), g, state,
-                                           g_ahead)
+        x, new_state = self._compiled_pure[threads](rule, rule_tensor(p.detach(), rule), g,
+                                                    state, g_ahead)
         rule_tensor(p.detach(), rule).copy_(x)
         self.store_state(p, new_state)
 
