@@ -11,9 +11,12 @@ operation makes a fresh temporary of many megabytes. So, for a rule whose ``elem
 attribute is true (each coordinate's update depends on that coordinate alone):
 
 - parameters below ``_SMALL`` elements run together, as one flat array (:class:`_Batch`);
-- eager, a batch holds at most ``_BATCH`` elements, and a larger parameter is updated in
-  blocks of ``_BATCH`` elements (:meth:`Engine._step_blocked`), so that the temporaries stay in
-  cache and come from the allocator's free lists;
+- eager, a batch holds at most one block of elements, and a larger parameter is updated in
+  blocks (:meth:`Engine._step_blocked`), so that the temporaries stay in cache and come from
+  the allocator's free lists. A block is ``_BATCH`` elements per thread of torch
+  (:func:`_block`): torch splits an operation into pieces of at least ``_BATCH`` elements
+  (its grain size) over its threads, so each thread works on a cache-sized piece and the
+  step uses every core;
 - with ``compile=True`` the update is compiled into one in-place pass (:func:`_update_each`),
   a batch takes every small parameter of its group, and larger parameters go up to
   ``_PER_CALL`` per compiled call (:class:`_Together`).
@@ -51,12 +54,19 @@ import torch
 from adalearn import _torch_internals, rules
 
 _SMALL = 1 << 15
-# Eager blocks and batches: with the rule's half-dozen temporaries, 32768 float32 elements
-# (128 KB a tensor) stay within a 2 MB L2 cache. Measured on one step of ten 1M-element
-# tensors, the eager step to torch's for-loop (SGD with momentum, Adam): 1.5x and 0.9x at
-# 32768, 2.4x and 1.2x at 262144, on a Xeon with 2 MB of L2 per core.
+# Eager blocks and batches, per thread: with the rule's half-dozen temporaries, 32768 float32
+# elements (128 KB a tensor) stay within a 2 MB L2 cache. Measured on one step of ten
+# 1M-element tensors on one thread, the eager step to torch's for-loop (SGD with momentum,
+# Adam): 1.5x and 0.9x at 32768, 2.4x and 1.2x at 262144, on a Xeon with 2 MB of L2 per core.
+# 32768 is also torch's grain size (at::internal::GRAIN_SIZE): an operation on fewer elements
+# runs on one thread.
 _BATCH = 1 << 15
 _PER_CALL = 8
+
+
+def _block():
+    """Elements of an eager block or batch: ``_BATCH`` for each of torch's threads."""
+    return _BATCH * torch.get_num_threads()
 
 
 def can_compile():
@@ -329,7 +339,9 @@ class Engine:
         self.compile = compile
         self._lr = {}
         self._prepared = {}
-        self._compiled = self._compiled_pure = None
+        # Compiled code per number of torch's threads: inductor writes a kernel for the count
+        # it compiles at (parallel loops only above one thread), and dynamo does not guard it.
+        self._compiled, self._compiled_pure = {}, {}
         self.reset(state)
 
     def reset(self, state):
@@ -382,7 +394,8 @@ class Engine:
             work, grads = [work[i] for i in rest], [grads[i] for i in rest]
             ahead = None if ahead is None else [ahead[i] for i in rest]
             ids = tuple(ids[i] for i in rest)
-        plan = self._plan(group_rules, work, ids)
+        block = _block()
+        plan = self._plan(group_rules, work, ids, block)
         elementwise = self._plan_key[0]
         if viewed:
             grads = [rule_tensor(g, group_rules[index], like=p)
@@ -403,8 +416,8 @@ class Engine:
                     self._step_functional(rule, p, grads[entry], g_ahead)
                 else:
                     self._reference(rule, p, grads[entry], g_ahead)
-            elif elementwise[index] and x.numel() > _BATCH:
-                self._step_blocked(rule, p, grads[entry], g_ahead)
+            elif elementwise[index] and x.numel() > block:
+                self._step_blocked(rule, p, grads[entry], g_ahead, block)
             else:
                 self._reference(rule, p, grads[entry], g_ahead)
 
@@ -445,16 +458,16 @@ class Engine:
         """The reference step, given a gradient already in the rule's view (see rule_tensor)."""
         self.reference_step(rule, p, g, g_ahead, viewed=True)
 
-    def _plan(self, group_rules, work, ids):
+    def _plan(self, group_rules, work, ids, block):
         """How this step's parameters are updated: a list of groups and indices into ``work``.
 
         Parameters are grouped by param group, dtype, device and state layout (step count
         included). Small parameters of an elementwise rule run together as a :class:`_Batch`.
         With ``compile=True`` the others run as :class:`_Together`, up to _PER_CALL per call;
-        eager, they go one by one, as do parameters whose state is not tensors alone. ``ids``
-        are the parameters' ids. The plan
-        is kept while the same parameters have gradients and every group's state is still the
-        optimizer's.
+        eager, they go one by one, as do parameters whose state is not tensors alone, and an
+        eager batch holds at most ``block`` elements (see :func:`_block`). ``ids`` are the
+        parameters' ids. The plan is kept while the same parameters have gradients, the block
+        is the same and every group's state is still the optimizer's.
         """
         elementwise = tuple(
             rule.elementwise
@@ -462,10 +475,10 @@ class Engine:
                     if not isinstance(v, tuple))
             for rule in group_rules
         )
-        key = (elementwise, ids)
+        key = (elementwise, ids, block)
         if self._plan_key == key and all(group.valid() for group in self._plan_cache[1]):
             return self._plan_cache[0]
-        limit = None if self.compile else _BATCH
+        limit = None if self.compile else block
         members, open_members = [], {}
         for i, (index, p) in enumerate(work):
             x = rule_tensor(p, group_rules[index])
@@ -514,9 +527,10 @@ class Engine:
         return plan
 
     def _compiled_update(self):
-        if self._compiled is None:
-            self._compiled = _torch_internals.compile(_update_each)
-        return self._compiled
+        threads = torch.get_num_threads()
+        if threads not in self._compiled:
+            self._compiled[threads] = _torch_internals.compile(_update_each)
+        return self._compiled[threads]
 
     def _step_functional(self, rule, p, g, g_ahead):
         """The compiled step of a rule whose state holds numbers or nested dicts.
@@ -524,18 +538,19 @@ class Engine:
         Such a state cannot be written in place, so the rule's pure step is compiled as it is
         and its results are stored as the reference step stores them.
         """
-        if self._compiled_pure is None:
-            self._compiled_pure = _torch_internals.compile(_pure_step)
+        threads = torch.get_num_threads()
+        if threads not in self._compiled_pure:
+            self._compiled_pure[threads] = _torch_internals.compile(_pure_step)
         state = self.rule_state(rule, p)
         if isinstance(state.get("step"), (int, float)):  # a tensor: a new count must not recompile
             state = {**state, "step": _step_input(state["step"])}
-        x, new_state = self._compiled_pure(rule, rule_tensor(p.detach(), rule), g, state,
-                                           g_ahead)
+        x, new_state = self._compiled_pure[threads](rule, rule_tensor(p.detach(), rule), g,
+                                                    state, g_ahead)
         rule_tensor(p.detach(), rule).copy_(x)
         self.store_state(p, new_state)
 
-    def _step_blocked(self, rule, p, g, g_ahead):
-        """The eager step of a large parameter, _BATCH elements at a time, written in place.
+    def _step_blocked(self, rule, p, g, g_ahead, block):
+        """The eager step of a large parameter, ``block`` elements at a time, in place.
 
         The rule's temporaries are then the size of a block: they stay in cache and come from
         the allocator's free lists, where whole-parameter temporaries would be fresh pages.
@@ -551,15 +566,15 @@ class Engine:
         buffers = {k: v if k == "step" or _scalar(v, x) else v.view(-1)
                    for k, v in state.items()}
         created = {}
-        for start in range(0, x.numel(), _BATCH):
-            block = slice(start, start + _BATCH)
+        for start in range(0, x.numel(), block):
+            piece = slice(start, start + block)
             created = _update_in_place(
                 rule,
-                x[block],
-                g[block],
-                {k: v if k == "step" or _scalar(v, x) else v[block]
+                x[piece],
+                g[piece],
+                {k: v if k == "step" or _scalar(v, x) else v[piece]
                  for k, v in buffers.items()},
-                None if ahead is None else ahead[block],
+                None if ahead is None else ahead[piece],
             )
         self.store_state(p, {**state, **created})
 

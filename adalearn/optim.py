@@ -115,7 +115,9 @@ class RuleOptimizer(torch.optim.Optimizer):
     The numbers are the reference step's, but the work is organised for speed. A rule whose
     ``elementwise`` attribute is true (every built-in rule) runs on parameters of fewer than
     32768 elements together, as one flat array whose slices are their states, and on larger
-    ones in blocks of 32768 elements, so that its temporaries stay in cache. bfloat16 and
+    ones in blocks, so that its temporaries stay in cache. A block (and a flat array) holds
+    32768 elements for each of torch's threads (``torch.get_num_threads()``): each operation
+    on it is split over the threads, each thread working on a cache-sized piece. bfloat16 and
     float16 parameters, and sparse gradients, are stepped one by one, as torch.optim steps
     them (an element's bits depend on where it sits in a low-precision tensor).
 
@@ -134,7 +136,18 @@ class RuleOptimizer(torch.optim.Optimizer):
     ``Parameter`` with its shape and values), so that only the gradients are copied; one later
     given new storage (``p.data = ...``, ``model.to(...)``) is taken into a new buffer. When
     this torch lacks one of the private internals the compiled step relies on, the optimizer
-    warns once, naming it, and runs eagerly.
+    warns once, naming it, and runs eagerly. The step is compiled for the number of torch's
+    threads it runs at (once for each number: inductor's loops are parallel only when
+    compiled above one thread).
+
+    Against torch's fused CPU kernels (``fused=True``: Adam, AdamW, SGD, Adagrad), which
+    also make one pass over each parameter, its gradient and its state: the compiled step
+    takes all small parameters of a group in one call, on one flat buffer, and up to eight
+    large ones per call, where the fused kernel runs per parameter; its numbers are those of
+    the rule's formulas (float32 Adam agrees with torch.optim's default to rounding, as the
+    fused kernel does). The fused kernel needs no compilation, and steps bfloat16 and float16
+    parameters inside the kernel, in float32; the compiled step gives them the eager step,
+    for torch.optim's default's bits.
 
     With ``differentiable=True`` the step runs with autograd on, parameter by parameter, so
     that the new parameters and states are differentiable functions of the old ones, of the

@@ -6,7 +6,9 @@ are measurements against stated budgets, not pass/fail tests.
 
 import os
 import platform
+import statistics
 import sys
+import time
 
 
 def machine():
@@ -39,3 +41,48 @@ def table(title, header, rows):
                         for j, (c, w) in enumerate(zip(row, widths, strict=True))))
         if i == 0:
             print("  ".join("-" * w for w in widths))
+
+
+def thread_counts():
+    """The thread counts an optimizer step is timed at: one, and every core this process has."""
+    return sorted({1, len(os.sched_getaffinity(0))})
+
+
+def timed_step(optimizer):
+    start = time.perf_counter()
+    optimizer.step()
+    return time.perf_counter() - start
+
+
+def interleaved(makers, rounds, warmup, counts):
+    """Step times of optimizers timed side by side: ``{(threads, label): [seconds, ...]}``.
+
+    ``makers`` maps a label to a function that makes the optimizer (with its own parameters
+    and gradients); each label gets one optimizer per thread count, which only ever steps at
+    that count. After ``warmup`` untimed rounds, a round steps every optimizer once at each
+    count in turn, so that the load of a shared machine falls alike on every contender and
+    count. Also returns each optimizer's warm-up in seconds (its compilation, if any).
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    optimizers = {(n, label): make() for n in counts for label, make in makers.items()}
+    warm, times = {}, {}
+    try:
+        for round_ in range(warmup + rounds):
+            for (n, label), optimizer in optimizers.items():
+                torch.set_num_threads(n)
+                seconds = timed_step(optimizer)
+                if round_ < warmup:
+                    warm[n, label] = warm.get((n, label), 0.0) + seconds
+                else:
+                    times.setdefault((n, label), []).append(seconds)
+    finally:
+        torch.set_num_threads(before)
+    return times, warm
+
+
+def ratio(times, key, baseline):
+    """The median over rounds of ``key``'s step time over ``baseline``'s in the same round."""
+    return statistics.median(
+        t / b for t, b in zip(times[key], times[baseline], strict=True))

@@ -1,41 +1,50 @@
 """One optimizer step on CPU in float32: adalearn.optim against torch.optim's implementations.
 
 Workloads: 10M parameters in 10 tensors (large layers) and 2M parameters in 400 tensors (many
-small layers). For Adam, SGD with momentum 0.9, RMSprop and Adagrad, each with its defaults,
-the contenders are torch.optim's default (the for-loop on CPU), ``foreach=True`` and
-``fused=True`` (where torch has it), and adalearn.optim eager (the readable rules as they are)
-and with ``compile=True``. Every contender has its own parameters and gradients.
+small layers). For every elementwise namesake of torch.optim (Adam, AdamW, SGD with momentum
+0.9, RMSprop, Adagrad, Adadelta, Adamax, Rprop, ASGD), each with its defaults, the
+contenders are torch.optim's default (the for-loop on CPU), ``fused=True`` where torch fuses
+the step on CPU (Adam, AdamW, SGD, Adagrad), and adalearn.optim eager (the readable rules as
+they are) and with ``compile=True``. Every contender has its own parameters and gradients.
 
-The step runs on one thread (``torch.set_num_threads(1)``) for every contender: with two
-cores shared with other work, a multi-threaded kernel waits at each barrier for a descheduled
-thread, and those waits, not the kernels, would decide the ratios.
+Each contender is timed at one thread and at every thread of the machine, side by side: a
+round steps every contender once at each thread count, in turn, so that the load of a shared
+machine falls alike on all of them; a ratio is the median over rounds of a contender's time
+over torch.optim default's (or fused's) in the same round and at the same thread count.
+Budgets: eager ≤ 1.5× torch.optim default, compiled ≤ 1.0× torch's fused step (≤ 1.0× the
+default where torch has none). The compile time is what ``compile=True`` adds to the warm-up
+at one thread, over the eager warm-up (torch.compile's on-disk cache makes later runs faster).
 
-Runs are interleaved: a round steps every contender once, in turn; a contender's ratio is the
-median over rounds of its time over torch.optim default's time in the same round. Budgets:
-eager ≤ 2.0× and compiled ≤ 1.0× torch.optim default, after warm-up. The compile time is the
-first step of the compiled optimizer (torch.compile's on-disk cache makes later runs faster).
+``python -m benchmarks.bench_optim Adam SGD`` times some optimizers only.
 """
 
 import gc
 import statistics
-import time
+import sys
 
 import torch
 
 from adalearn import optim
-from benchmarks import table
+from benchmarks import interleaved, ratio, table, thread_counts
 
 WORKLOADS = {"10M in 10 tensors": (10_000_000, 10), "2M in 400 tensors": (2_000_000, 400)}
 OPTIMIZERS = {
     "Adam": {},
+    "AdamW": {},
     "SGD": {"lr": 1e-3, "momentum": 0.9},
     "RMSprop": {},
     "Adagrad": {},
+    "Adadelta": {},
+    "Adamax": {},
+    "Rprop": {},
+    "ASGD": {},
 }
-FUSED = {"Adam", "SGD", "Adagrad"}  # torch.optim's fused CPU kernels
+FUSED = {"Adam", "AdamW", "SGD", "Adagrad"}  # torch.optim's fused CPU kernels
 ROUNDS = 15
 WARMUP = 3
-EAGER_BUDGET, COMPILED_BUDGET = 2.0, 1.0
+EAGER_BUDGET, COMPILED_BUDGET = 1.5, 1.0
+DEFAULT, FUSED_LABEL = "torch.optim default", "torch.optim fused"
+EAGER, COMPILED = "adalearn eager", "adalearn compile=True"
 
 
 def parameters(total, tensors, seed=0):
@@ -49,89 +58,63 @@ def parameters(total, tensors, seed=0):
     return params
 
 
-def contenders(name, total, tensors):
+def makers(name, total, tensors):
     kwargs = OPTIMIZERS[name]
-    makers = {
-        "torch.optim default": lambda p: getattr(torch.optim, name)(p, **kwargs),
-        "torch.optim foreach": lambda p: getattr(torch.optim, name)(p, foreach=True, **kwargs),
-    }
+    made = {DEFAULT: lambda: getattr(torch.optim, name)(parameters(total, tensors), **kwargs)}
     if name in FUSED:
-        makers["torch.optim fused"] = lambda p: getattr(torch.optim, name)(
-            p, fused=True, **kwargs
-        )
-    makers["adalearn eager"] = lambda p: getattr(optim, name)(p, **kwargs)
-    makers["adalearn compile=True"] = lambda p: getattr(optim, name)(p, compile=True, **kwargs)
-    return {label: make(parameters(total, tensors)) for label, make in makers.items()}
+        made[FUSED_LABEL] = lambda: getattr(torch.optim, name)(
+            parameters(total, tensors), fused=True, **kwargs)
+    made[EAGER] = lambda: getattr(optim, name)(parameters(total, tensors), **kwargs)
+    made[COMPILED] = lambda: getattr(optim, name)(
+        parameters(total, tensors), compile=True, **kwargs)
+    return made
 
 
-def timed_step(optimizer):
-    start = time.perf_counter()
-    optimizer.step()
-    return time.perf_counter() - start
+def rows_of(name, times, counts):
+    """One row per contender: at each thread count its ms, × default, × fused, within."""
+    fused = name in FUSED
+    rows = []
+    for label in (DEFAULT, FUSED_LABEL, EAGER, COMPILED):
+        if (counts[0], label) not in times:
+            continue
+        row = [f"{name:8} {label}"]
+        for n in counts:
+            ms = 1000 * statistics.median(times[n, label])
+            by_default = ratio(times, (n, label), (n, DEFAULT))
+            by_fused = ratio(times, (n, label), (n, FUSED_LABEL)) if fused else None
+            if label == EAGER:
+                within = "yes" if by_default <= EAGER_BUDGET else "NO"
+            elif label == COMPILED:
+                within = "yes" if (by_fused if fused else by_default) <= COMPILED_BUDGET else "NO"
+            else:
+                within = "-"
+            row += [f"{ms:.1f}", f"{by_default:.2f}",
+                    "-" if by_fused is None else f"{by_fused:.2f}", within]
+        rows.append(row)
+    return rows
 
 
-def measure(name, total, tensors):
-    """Median step time and median ratio to torch.optim default, per contender."""
-    optimizers = contenders(name, total, tensors)
-    compile_seconds = timed_step(optimizers["adalearn compile=True"])
-    for _ in range(WARMUP):
-        for optimizer in optimizers.values():
-            optimizer.step()
-    times = {label: [] for label in optimizers}
-    for _ in range(ROUNDS):
-        for label, optimizer in optimizers.items():
-            times[label].append(timed_step(optimizer))
-    baseline = times["torch.optim default"]
-    result = {
-        label: (
-            statistics.median(samples),
-            statistics.median(t / b for t, b in zip(samples, baseline, strict=True)),
-        )
-        for label, samples in times.items()
-    }
-    if "torch.optim fused" in times:
-        result["compiled/fused"] = statistics.median(
-            c / f
-            for c, f in zip(times["adalearn compile=True"], times["torch.optim fused"], strict=True)
-        )
-    del optimizers
-    gc.collect()
-    return result, compile_seconds
-
-
-def main():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        measure_all()
-    finally:
-        torch.set_num_threads(threads)
-
-
-def measure_all():
+def main(names=None):
+    counts = thread_counts()
     summary = []
     for workload, (total, tensors) in WORKLOADS.items():
         rows = []
-        for name in OPTIMIZERS:
-            result, compile_seconds = measure(name, total, tensors)
-            for label, value in result.items():
-                if label == "compiled/fused":
-                    continue
-                ms, ratio = value
-                budget = {"adalearn eager": EAGER_BUDGET,
-                          "adalearn compile=True": COMPILED_BUDGET}.get(label)
-                within = "-" if budget is None else ("yes" if ratio <= budget else "NO")
-                rows.append([f"{name:8} {label}", f"{1000 * ms:.1f}", f"{ratio:.2f}",
-                             "-" if budget is None else f"{budget:.1f}", within])
-            fused = result.get("compiled/fused")
-            summary.append([workload, name, f"{compile_seconds:.1f}",
-                            "-" if fused is None else f"{fused:.2f}"])
-        table(f"Optimizer step, {workload}, float32, 1 thread: median of {ROUNDS} "
-              "interleaved rounds", ["optimizer / implementation", "ms", "× default",
-                                     "budget", "within"], rows)
-    table("adalearn compile=True: first step (compile) and step time against torch's fused",
-          ["workload", "optimizer", "compile s", "× fused"], summary)
+        for name in names or OPTIMIZERS:
+            times, warm = interleaved(makers(name, total, tensors), ROUNDS, WARMUP, counts)
+            rows += rows_of(name, times, counts)
+            summary.append([workload, name, f"{warm[1, COMPILED] - warm[1, EAGER]:.1f}"])
+            del times
+            gc.collect()
+        header = ["optimizer / implementation"]
+        for n in counts:
+            unit = "thread" if n == 1 else "threads"
+            header += [f"ms {n} {unit}", "× default", "× fused", "within"]
+        table(f"Optimizer step, {workload}, float32, at {' and '.join(map(str, counts))} "
+              f"threads: median of {ROUNDS} interleaved rounds (budgets: eager ≤ "
+              f"{EAGER_BUDGET}× default, compiled ≤ {COMPILED_BUDGET}× fused)", header, rows)
+    table("adalearn compile=True: what compiling adds to the warm-up, at 1 thread",
+          ["workload", "optimizer", "compile s"], summary)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -2,12 +2,14 @@
 
 The contenders are ``pytorch_optimizer.Shampoo`` / ``SOAP`` (4.1.0), which adalearn's equal,
 and adalearn.optim eager and with ``compile=True``, each with its defaults and its own
-parameters and gradients (float32). As in ``bench_optim``: one thread, interleaved rounds (a
-round steps every contender once, in turn), each ratio the median over rounds of the step
-time over pytorch-optimizer's in the same round. The warm-up covers the first steps (SOAP's
+parameters and gradients (float32). As in ``bench_optim``: at one thread and at every thread
+of the machine, interleaved rounds (a round steps every contender once at each thread count,
+in turn), each ratio the median over rounds of the step time over pytorch-optimizer's in the
+same round and at the same thread count. The warm-up covers the first steps (SOAP's
 eigen decompositions, the compilations) and, for SOAP, its first refresh of the bases
 (every tenth step), so that both compiled variants exist before timing; the rounds then
-include SOAP's next refresh. The compile time is what ``compile=True`` adds to the warm-up.
+include SOAP's next refresh. The compile time is what ``compile=True`` adds to the warm-up
+at one thread.
 """
 
 import gc
@@ -18,8 +20,7 @@ import pytorch_optimizer
 import torch
 
 from adalearn import optim
-from benchmarks import table
-from benchmarks.bench_optim import timed_step
+from benchmarks import interleaved, ratio, table, thread_counts
 
 COUNT, SIZE = 10, 512
 WORKLOAD = f"ten {SIZE}×{SIZE} matrices"
@@ -37,54 +38,44 @@ def matrices(seed=0):
     return params
 
 
-def measure(name):
-    """Median step time and median ratio to pytorch-optimizer's, per contender."""
+def measure(name, counts):
+    """Per thread count and contender: median step time and median ratio to
+    pytorch-optimizer's; and what compiling adds to the warm-up at one thread."""
     makers = {
-        "pytorch-optimizer": getattr(pytorch_optimizer, name),
-        "adalearn eager": getattr(optim, name),
-        "adalearn compile=True": lambda p: getattr(optim, name)(p, compile=True),
+        "pytorch-optimizer": lambda: getattr(pytorch_optimizer, name)(matrices()),
+        "adalearn eager": lambda: getattr(optim, name)(matrices()),
+        "adalearn compile=True": lambda: getattr(optim, name)(matrices(), compile=True),
     }
-    optimizers = {label: make(matrices()) for label, make in makers.items()}
-    warmup = {label: 0.0 for label in optimizers}
-    for _ in range(WARMUP[name]):
-        for label, optimizer in optimizers.items():
-            warmup[label] += timed_step(optimizer)
-    times = {label: [] for label in optimizers}
-    for _ in range(ROUNDS[name]):
-        for label, optimizer in optimizers.items():
-            times[label].append(timed_step(optimizer))
-    baseline = times["pytorch-optimizer"]
+    times, warm = interleaved(makers, ROUNDS[name], WARMUP[name], counts)
     result = {
-        label: (
-            statistics.median(samples),
-            statistics.median(t / b for t, b in zip(samples, baseline, strict=True)),
-        )
-        for label, samples in times.items()
+        key: (statistics.median(samples), ratio(times, key, (key[0], "pytorch-optimizer")))
+        for key, samples in times.items()
     }
-    compile_seconds = warmup["adalearn compile=True"] - warmup["adalearn eager"]
-    del optimizers
     gc.collect()
-    return result, compile_seconds
+    return result, warm[1, "adalearn compile=True"] - warm[1, "adalearn eager"]
 
 
 def main():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        rows, compiling = [], []
-        start = time.perf_counter()
-        for name in ("Shampoo", "SOAP"):
-            result, compile_seconds = measure(name)
-            for label, (seconds, ratio) in result.items():
-                rows.append([f"{name:7} {label}", f"{1000 * seconds:.0f}", f"{ratio:.2f}"])
-            compiling.append([name, f"{compile_seconds:.1f}"])
-        table(f"Shampoo and SOAP, one step on {WORKLOAD}, float32, defaults, 1 thread: median of "
-              f"interleaved rounds ({time.perf_counter() - start:.0f} s in all)",
-              ["optimizer / implementation", "ms", "× pytorch-optimizer"], rows)
-        table("adalearn compile=True: the compilations in the warm-up",
-              ["optimizer", "compile s"], compiling)
-    finally:
-        torch.set_num_threads(threads)
+    counts = thread_counts()
+    rows, compiling = [], []
+    start = time.perf_counter()
+    for name in ("Shampoo", "SOAP"):
+        result, compile_seconds = measure(name, counts)
+        for label in ("pytorch-optimizer", "adalearn eager", "adalearn compile=True"):
+            row = [f"{name:7} {label}"]
+            for n in counts:
+                seconds, by_reference = result[n, label]
+                row += [f"{1000 * seconds:.0f}", f"{by_reference:.2f}"]
+            rows.append(row)
+        compiling.append([name, f"{compile_seconds:.1f}"])
+    header = ["optimizer / implementation"]
+    for n in counts:
+        header += [f"ms {n} thread{'s' if n > 1 else ''}", "× pytorch-optimizer"]
+    table(f"Shampoo and SOAP, one step on {WORKLOAD}, float32, defaults, at "
+          f"{' and '.join(map(str, counts))} threads: median of interleaved rounds "
+          f"({time.perf_counter() - start:.0f} s in all)", header, rows)
+    table("adalearn compile=True: what compiling adds to the warm-up, at 1 thread",
+          ["optimizer", "compile s"], compiling)
 
 
 if __name__ == "__main__":

@@ -140,6 +140,33 @@ def test_a_learning_rate_schedule_does_not_recompile():
     assert counters["stats"]["unique_graphs"] == graphs
 
 
+def test_a_new_thread_count_compiles_anew_and_keeps_the_numbers():
+    """Inductor writes parallel loops only when it compiles above one thread, and dynamo does
+    not guard the thread count: the step compiled at one thread would stay on one core."""
+    from torch._dynamo.utils import counters
+
+    kwargs = {"lr": 0.01, "betas": (0.8, 0.99), "weight_decay": 0.1}
+    model = wide_mlp()
+    optimizer, scheduler = build(optim.Adam, model, kwargs, compile=True)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        run(model, optimizer, scheduler, 3)
+        graphs = counters["stats"]["unique_graphs"]
+        torch.set_num_threads(2)
+        run(model, optimizer, scheduler, 3)
+        assert counters["stats"]["unique_graphs"] > graphs
+        graphs = counters["stats"]["unique_graphs"]
+        ours = run(model, optimizer, scheduler, 4)
+        assert counters["stats"]["unique_graphs"] == graphs
+    finally:
+        torch.set_num_threads(before)
+    model = wide_mlp()
+    reference = run(model, *build(torch.optim.Adam, model, kwargs), steps=10)
+    assert not torch.equal(reference, flat(wide_mlp())), "the reference did not move"
+    torch.testing.assert_close(ours, reference, rtol=0, atol=1e-10)
+
+
 def test_compile_must_be_a_flag():
     with pytest.raises(TypeError, match="`compile` must be True or False. Received: compile='yes'"):
         optim.Adam(mlp().parameters(), compile="yes")

@@ -163,11 +163,35 @@ def test_the_engine_batches_and_blocks_what_is_elementwise(monkeypatch):
     small = [p for p in params if p.numel() < _engine._SMALL]
     # Batched: each small parameter's state is a view into its batch's flat buffer.
     assert all(optimizer.state[p]["exp_avg"]._base is not None for p in small[:3])
-    large = {p.shape for p in params if p.numel() > _engine._BATCH and p.is_contiguous()}
+    large = {p.shape for p in params if p.numel() > _engine._block() and p.is_contiguous()}
     assert torch.Size([600, 500]) in large and set(blocked) == large
     blocked.clear()
     _, optimizer = run(optim.RuleOptimizer, NormalizedSGD(lr=0.01), steps=3)
     assert not blocked
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("name", ["Adam", "Momentum", "Adagrad", "RMSprop"])
+def test_blocks_spread_over_threads_keep_the_one_thread_bits(monkeypatch, name, threads):
+    """With more threads the blocks and batches grow (``_BATCH`` per thread), so the parameters
+    are cut elsewhere and each operation is split over the threads: the bits stay those of the
+    reference step on one thread."""
+    rule = BUILT_IN[name]
+    reference, _ = run(ReferenceOptimizer, rule, dtype=torch.float32)
+    blocked = []
+    original = _engine.Engine._step_blocked
+    monkeypatch.setattr(_engine.Engine, "_step_blocked",
+                        lambda self, rule, p, *a: blocked.append((p.shape, a[-1])) or original(
+                            self, rule, p, *a))
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        ours, _ = run(optim.RuleOptimizer, rule, dtype=torch.float32)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(ours, reference), (ours - reference).abs().max().item()
+    assert {block for _, block in blocked} == {_engine._BATCH * threads}
+    assert {shape for shape, _ in blocked} == {torch.Size([600, 500])}
 
 
 def test_a_rule_that_mixes_coordinates_must_not_say_it_is_elementwise():
@@ -228,7 +252,7 @@ def test_compile_falls_back_to_eager_naming_what_torch_lacks(monkeypatch):
     ours_warnings = [w for w in record if "compile=True" in str(w.message)]
     assert len(ours_warnings) == 1
     assert "compile=True runs the eager engine" in str(ours_warnings[0].message)
-    assert optimizer.compile is False and optimizer._engine._compiled is None
+    assert optimizer.compile is False and not optimizer._engine._compiled
     theirs, _ = _adam_run(lambda p: torch.optim.Adam(p, lr=0.01))
     assert torch.equal(ours, theirs)
 
