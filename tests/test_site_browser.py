@@ -304,7 +304,9 @@ def audit_page(browser, url, scheme):
         page.close()
 
 
-def test_every_page_is_accessible(book_build, serve, browser):
+# One test per colour scheme, so that two workers audit the site side by side.
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_page_is_accessible(book_build, serve, browser, scheme):
     assert book_build.returncode == 0, "the book did not build"
     base = serve(book_build.html)
     failures, counts = {}, collections.Counter()
@@ -312,19 +314,17 @@ def test_every_page_is_accessible(book_build, serve, browser):
         name = path.relative_to(book_build.html).as_posix()
         if 'http-equiv="Refresh"' in path.read_text(encoding="utf-8"):
             continue
-        problems = []
-        for scheme in ("light", "dark"):
-            violations, figures = audit_page(browser, base + name, scheme)
-            problems += [f"{scheme}, in the article: {line}" for line in blocking(violations)]
-            for violation in violations:
-                for node in violation["nodes"]:
-                    where = "article" if node["article"] else "theme"
-                    counts[violation["id"], node["impact"], where, scheme] += 1
-                    if (where == "theme" and node["impact"] in BLOCKING
-                            and violation["id"] not in THEME_ISSUES):
-                        problems.append(f"{scheme}, outside the article, not a known theme "
-                                        f"issue: {violation['id']} ({node['impact']}): "
-                                        f"{node['target']}")
+        violations, figures = audit_page(browser, base + name, scheme)
+        problems = [f"{scheme}, in the article: {line}" for line in blocking(violations)]
+        for violation in violations:
+            for node in violation["nodes"]:
+                where = "article" if node["article"] else "theme"
+                counts[violation["id"], node["impact"], where, scheme] += 1
+                if (where == "theme" and node["impact"] in BLOCKING
+                        and violation["id"] not in THEME_ISSUES):
+                    problems.append(f"{scheme}, outside the article, not a known theme "
+                                    f"issue: {violation['id']} ({node['impact']}): "
+                                    f"{node['target']}")
         problems += [f"figure without a text alternative: {figure}" for figure in figures]
         if problems:
             failures[name] = problems
