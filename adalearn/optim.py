@@ -414,6 +414,8 @@ class _NamedOptimizer(RuleOptimizer):
     _runs_on = "on every parameter"
     _compile_doc = ("``compile=True`` compiles the rule into one in-place update per step (see "
                     ":class:`RuleOptimizer`).")
+    # Why compile=True is refused, for an optimizer whose step cannot be compiled (or None).
+    _refuses_compile: ClassVar[str | None] = None
     # Keys torch.optim's namesake puts in a param group that are neither hyperparameters of
     # the rule nor implementation flags.
     _torch_keys: dict = {}
@@ -429,6 +431,11 @@ class _NamedOptimizer(RuleOptimizer):
     def __init__(
         self, params: ParamsT, *args: Any, compile: bool = False, **kwargs: Any
     ) -> None:
+        if compile and self._refuses_compile:
+            raise ValueError(
+                f"`compile` must be False for {type(self).__name__}: {self._refuses_compile}. "
+                "Received: compile=True"
+            )
         flags = {**self._flags, **{k: kwargs.pop(k) for k in self._flags if k in kwargs}}
         try:
             values = inspect.signature(self.rule_class).bind_partial(*args, **kwargs).arguments
@@ -541,13 +548,15 @@ class _NamedOptimizer(RuleOptimizer):
                 "``differentiable=True`` makes the step differentiable and "
                 "``capturable=True`` is not implemented.\n\n"
             )
+        compile_doc = (f"``compile=True`` is refused: {cls._refuses_compile}."
+                       if cls._refuses_compile else cls._compile_doc)
         # A class's own docstring (what it adds, such as train() and eval()) comes first.
         own = cls.__dict__.get("__doc__")
         cls.__doc__ = (
             (f"{inspect.cleandoc(own)}\n\n" if own else "")
             + f"torch.optim-compatible {name}, running "
             f":class:`adalearn.rules.{name}` {cls._runs_on}.\n\n"
-            f"{cls._compile_doc} {flag_text}"
+            f"{compile_doc} {flag_text}"
             f"The update, the conventions and the references are the rule's:\n\n"
             f"{inspect.getdoc(cls.rule_class)}"
         )
@@ -915,16 +924,9 @@ class LBFGS(_NamedOptimizer):
 
     rule_class = rules.LBFGS
     _runs_on = "on all parameters as one vector"
-    _compile_doc = "``compile=True`` is refused."
+    _refuses_compile = "its iterations and line search branch on the values they compute"
 
-    def __init__(
-        self, params: ParamsT, *args: Any, compile: bool = False, **kwargs: Any
-    ) -> None:
-        if compile:
-            raise ValueError(
-                "`compile` must be False for LBFGS: its iterations and line search branch on "
-                "the values they compute. Received: compile=True"
-            )
+    def __init__(self, params: ParamsT, *args: Any, **kwargs: Any) -> None:
         super().__init__(params, *args, **kwargs)
         if len(self.param_groups) != 1:
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
@@ -1135,17 +1137,10 @@ class Prodigy(_NamedOptimizer):
 
     rule_class = rules.Prodigy
     _runs_on = "in three phases over all parameters"
-    _compile_doc = "``compile=True`` is refused."
+    _refuses_compile = "each step reads two sums over all parameters as numbers between its passes"
     _PER_GROUP = ("lr", "eps", "weight_decay", "d0", "safeguard_warmup", "slice_p")
 
-    def __init__(
-        self, params: ParamsT, *args: Any, compile: bool = False, **kwargs: Any
-    ) -> None:
-        if compile:
-            raise ValueError(
-                "`compile` must be False for Prodigy: each step reads two sums over all "
-                "parameters as numbers between its passes. Received: compile=True"
-            )
+    def __init__(self, params: ParamsT, *args: Any, **kwargs: Any) -> None:
         super().__init__(params, *args, **kwargs)
         if not 0.0 < self.defaults["lr"]:
             raise ValueError(f"Invalid learning rate: {self.defaults['lr']}")
