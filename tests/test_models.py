@@ -29,11 +29,19 @@ def test_python_source_rejects_bad_arguments():
         data.python_source(modules="textwrap")
 
 
-def test_char_transformer_is_causal_seeded_and_leaves_the_global_generator_alone():
+TRANSFORMERS = {
+    "sp": lambda: models.CharTransformer(20, context=8, width=16, heads=2, blocks=2, seed=3),
+    "mup": lambda: models.CharTransformerMuP(20, context=8, width=32, heads=2, blocks=2,
+                                             base_width=8, seed=3),
+}
+
+
+@pytest.mark.parametrize("make", TRANSFORMERS.values(), ids=TRANSFORMERS.keys())
+def test_char_transformer_is_causal_seeded_and_leaves_the_global_generator_alone(make):
     before = torch.get_rng_state()
-    a = models.CharTransformer(20, context=8, width=16, heads=2, blocks=2, seed=3)
+    a = make()
     assert torch.equal(torch.get_rng_state(), before)
-    b = models.CharTransformer(20, context=8, width=16, heads=2, blocks=2, seed=3)
+    b = make()
     tokens = torch.randint(20, (4, 8), generator=torch.Generator().manual_seed(0))
     logits = a(tokens)
     assert logits.shape == (4, 8, 20)
@@ -44,6 +52,8 @@ def test_char_transformer_is_causal_seeded_and_leaves_the_global_generator_alone
     # A prediction sees only the characters before it: the first five stay as they were.
     torch.testing.assert_close(other[:, :5], logits[:, :5], rtol=0, atol=1e-6)
     assert not torch.allclose(other[:, 5:], logits[:, 5:])
+    with pytest.raises(ValueError, match="at most 8"):
+        a(torch.zeros(1, 9, dtype=torch.int64))
 
 
 def test_char_transformer_rejects_bad_shapes():
@@ -79,19 +89,3 @@ def test_matrix_parameters_takes_the_hidden_matrices_and_leaves_the_rest():
                for p in (model.token.weight, model.position.weight, model.head.weight))
 
 
-def test_char_transformer_mup_is_causal_seeded_and_leaves_the_global_generator_alone():
-    before = torch.get_rng_state()
-    a = models.CharTransformerMuP(20, context=8, width=32, heads=2, blocks=2, base_width=8, seed=3)
-    assert torch.equal(torch.get_rng_state(), before)
-    b = models.CharTransformerMuP(20, context=8, width=32, heads=2, blocks=2, base_width=8, seed=3)
-    tokens = torch.randint(20, (4, 8), generator=torch.Generator().manual_seed(0))
-    logits = a(tokens)
-    assert logits.shape == (4, 8, 20)
-    assert torch.equal(logits, b(tokens))
-    changed = tokens.clone()
-    changed[:, 5:] = (changed[:, 5:] + 1) % 20
-    other = a(changed)
-    torch.testing.assert_close(other[:, :5], logits[:, :5], rtol=0, atol=1e-6)
-    assert not torch.allclose(other[:, 5:], logits[:, 5:])
-    with pytest.raises(ValueError, match="at most 8"):
-        a(torch.zeros(1, 9, dtype=torch.int64))
