@@ -197,9 +197,15 @@ def default_dtype(dtype):
         torch.set_default_dtype(saved)
 
 
-@pytest.mark.parametrize(("info", "kwargs"), configurations(ELEMENTWISE, select=range(3)))
+# The elementwise rules after Adam, and torch.optim's Rprop and ASGD.
+SWEEPS = configurations(ELEMENTWISE, select=range(3)) + configurations(
+    [info for info in suite("more_namesakes") if info.elementwise and info.configs])
+
+
+@pytest.mark.parametrize(("info", "kwargs"), SWEEPS)
 def test_numpy_runs_equal_the_reference_in_float64(info, kwargs):
-    """One run, and a sweep over three learning rates as one batched numpy run."""
+    """A sweep over three learning rates as one batched numpy run, each row against the
+    reference (torch.optim, lion-pytorch or schedulefree)."""
     x0 = np.linspace(-2.0, 3.0, COEFFICIENTS.size)
     lr = kwargs.get("lr", info.default_lr)
     lrs = np.array([[lr], [lr / 3], [3 * lr]])
@@ -209,7 +215,8 @@ def test_numpy_runs_equal_the_reference_in_float64(info, kwargs):
     state = rule.init(x)
     for _ in range(STEPS):
         x, state = rule.step(x, numpy_grad(x), state)
-    # torch.optim keeps NAdam's product of momentum coefficients in its default dtype.
+    # torch.optim keeps NAdam's product of momentum coefficients, and ASGD's eta and mu, in
+    # its default dtype.
     with default_dtype(torch.float64):
         for row, value in zip(x, lrs[:, 0], strict=True):
             reference = reference_run(info, {**kwargs, "lr": value}, x0, STEPS)

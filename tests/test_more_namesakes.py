@@ -1,10 +1,11 @@
 """Rprop, ASGD and LBFGS beyond torch's optim_db: numpy, large layers, compiled, state_dict.
 
 tests/test_optim_db.py runs torch's own configurations and error inputs for them (they are in
-``adalearn.optim.__all__``). Here: the rules on numpy against torch.optim in float64 (Rprop
-and ASGD also as one batched sweep), layers large enough to be updated in blocks, ASGD's
+``adalearn.optim.__all__``). Here: layers large enough to be updated in blocks, ASGD's
 average once it starts, ``compile=True``, ``state_dict`` both ways, and L-BFGS's own contract
-(a closure, one vector, the line search).
+(a closure, one vector, the line search, its rule on numpy). Rprop's and ASGD's rules on numpy, as one batched
+sweep against torch.optim in float64, run with the other elementwise rules' in
+tests/test_after_adam.py.
 """
 
 import io
@@ -54,41 +55,6 @@ def test_large_layers_equal_torch_optim_bit_for_bit(info, kwargs, dtype):
     if info.name == "ASGD":
         assert not torch.equal(averages(reference), theirs), "the average has not started"
         assert torch.equal(averages(optimizer), averages(reference))
-
-
-COEFFICIENTS = np.linspace(0.1, 2.0, 30)
-
-
-def numpy_grad(x):
-    return 2 * COEFFICIENTS * x + x**3
-
-
-@pytest.mark.parametrize(("info", "kwargs"), CASES)
-def test_numpy_sweeps_equal_torch_optim_in_float64(info, kwargs):
-    """Three learning rates as one batched numpy run, each row against torch.optim."""
-    x0 = np.linspace(-2.0, 3.0, COEFFICIENTS.size)
-    lr = kwargs.get("lr", info.default_lr)
-    lrs = np.array([[lr], [lr / 3], [3 * lr]])
-    rule = info.rule(**{**kwargs, "lr": lrs})
-    assert rule.elementwise
-    x = np.broadcast_to(x0, rule.broadcast_shape(x0.shape)).copy()
-    state = rule.init(x)
-    for _ in range(40):
-        x, state = rule.step(x, numpy_grad(x), state)
-    saved = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)  # torch keeps ASGD's eta and mu in this dtype
-    try:
-        for row, value in zip(x, lrs[:, 0], strict=True):
-            p = torch.nn.Parameter(torch.tensor(x0))
-            reference = info.reference([p], **{**kwargs, "lr": value})
-            for _ in range(40):
-                reference.zero_grad()
-                (torch.from_numpy(COEFFICIENTS) * p**2 + p**4 / 4).sum().backward()
-                reference.step()
-            assert np.abs(p.detach().numpy() - x0).max() > 1e-2
-            np.testing.assert_allclose(row, p.detach().numpy(), rtol=0, atol=1e-12)
-    finally:
-        torch.set_default_dtype(saved)
 
 
 def test_rprop_rests_a_coordinate_after_its_gradient_changes_sign():
