@@ -3,9 +3,9 @@
 tests/test_optim_db.py runs torch's own configurations and error inputs for them (they are in
 ``adalearn.optim.__all__``). Here: layers large enough to be updated in blocks, ASGD's
 average once it starts, ``compile=True``, ``state_dict`` both ways, and L-BFGS's own contract
-(a closure, one vector, the line search, its rule on numpy). Rprop's and ASGD's rules on numpy, as one batched
-sweep against torch.optim in float64, run with the other elementwise rules' in
-tests/test_after_adam.py.
+(a closure, one vector, the line search, its rule on numpy). Rprop's and ASGD's rules on
+numpy, as one batched sweep against torch.optim in float64, run with the other elementwise
+rules' in tests/test_after_adam.py.
 """
 
 import io
