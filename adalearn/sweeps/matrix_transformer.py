@@ -21,6 +21,8 @@ import functools
 
 import torch
 
+from adalearn.sweeps._windows import next_character_loss, train
+
 STEPS, BATCH, CONTEXT = 200, 16, 32
 CURVE_BLOCK = 20  # the training loss is stored as means over blocks of this many steps
 REST_LR = 0.03  # AdamW's rate for the parameters a matrix optimizer does not take
@@ -69,12 +71,6 @@ def optimizer_for(name, net, lr):
     return optim.Combined(matrix_optimizer, optim.AdamW(others, lr=REST_LR, weight_decay=0.0))
 
 
-def next_character_loss(net, windows):
-    """Mean cross-entropy of each window's next characters, in nats."""
-    logits = net(windows[:, :-1])
-    return torch.nn.functional.cross_entropy(logits.flatten(0, 1), windows[:, 1:].flatten())
-
-
 def run(config):
     """Train one network; its final held-out loss and its training-loss curve."""
     from adalearn import models
@@ -82,20 +78,8 @@ def run(config):
     chars = characters()
     net = models.CharTransformer(len(chars.alphabet), context=CONTEXT, seed=config["seed"])
     optimizer = optimizer_for(config["optimizer"], net, config["lr"])
-    rates = [group["lr"] for group in optimizer.param_groups]
-    order = torch.Generator().manual_seed(config["seed"])
-    steps = config["steps"]
-    losses = []
-    for step in range(steps):
-        for group, rate in zip(optimizer.param_groups, rates, strict=True):
-            group["lr"] = rate * (1 - step / steps)
-        windows = chars.train[torch.randint(len(chars.train), (config["batch"],),
-                                            generator=order)]
-        loss = next_character_loss(net, windows)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    losses = train(net, optimizer, chars.train, steps=config["steps"], batch=config["batch"],
+                   seed=config["seed"], factor=lambda step, steps: 1 - step / steps)
     with torch.no_grad():
         held_out = next_character_loss(net, chars.validation).item()
     curve = torch.tensor(losses).reshape(-1, CURVE_BLOCK).mean(dim=1)

@@ -22,6 +22,8 @@ import math
 
 import torch
 
+from adalearn.sweeps._windows import next_character_loss, train
+
 BASE_WIDTH = 32
 WIDTHS = (32, 64, 128, 256)
 LEARNING_RATES = tuple(10 ** (k / 4) for k in range(-14, -1))  # 10^-3.5 ... 10^-0.5
@@ -86,11 +88,6 @@ def schedule(step, steps):
     return (steps - step) / (steps - warmup)
 
 
-def _loss(net, windows):
-    logits = net(windows[:, :-1])
-    return torch.nn.functional.cross_entropy(logits.flatten(0, 1), windows[:, 1:].flatten())
-
-
 def _finite(value):
     return value if math.isfinite(value) else None
 
@@ -103,27 +100,16 @@ def run(config):
     chars = _characters()
     net = network(config["parametrization"], config["width"], config["seed"])
     optimizer = optimizer_for(config["optimizer"], net, config["lr"])
-    rates = [group["lr"] for group in optimizer.param_groups]
-    order = torch.Generator().manual_seed(config["seed"])
     steps = config["steps"]
-    losses = []
-    for step in range(steps):
-        for group, rate in zip(optimizer.param_groups, rates, strict=True):
-            group["lr"] = rate * schedule(step, steps)
-        windows = chars.train[torch.randint(len(chars.train), (config["batch"],),
-                                            generator=order)]
-        loss = _loss(net, windows)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    losses = train(net, optimizer, chars.train, steps=steps, batch=config["batch"],
+                   seed=config["seed"], factor=schedule)
     with torch.no_grad():
-        validation = _loss(net, chars.validation[:EVALUATED]).item()
-        train = _loss(net, chars.train[:EVALUATED]).item()
+        validation = next_character_loss(net, chars.validation[:EVALUATED]).item()
+        trained = next_character_loss(net, chars.train[:EVALUATED]).item()
     curve = [sum(losses[i : i + CURVE_BLOCK]) / CURVE_BLOCK for i in range(0, steps, CURVE_BLOCK)]
     return {
         "validation": _finite(validation),
-        "train": _finite(train),
+        "train": _finite(trained),
         "curve": [_finite(value) for value in curve],
     }
 
