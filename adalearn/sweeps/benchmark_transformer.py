@@ -3,7 +3,7 @@
 Each optimizer's trial of lowest mean validation loss in the stored tuning sweep
 (``benchmark_transformer_tuning``, :func:`adalearn.sweeps.benchmark.chosen`) runs again with
 each of the fresh test seeds, evaluated on the test split as it trains. Stored by
-``python -m adalearn.sweeps.benchmark_transformer --jobs 2`` after the tuning sweep.
+``python -m adalearn.sweeps.benchmark_transformer`` after the tuning sweep.
 """
 
 from adalearn.sweeps.benchmark import chosen_configs, run

@@ -3,7 +3,7 @@
 Every optimizer of :mod:`adalearn.sweeps.benchmark` meets each learning rate of its grid with
 each schedule, and each trial runs with the tuning seeds; each run records its final loss on
 the validation split, and nothing on the test split. Stored by
-``python -m adalearn.sweeps.benchmark_transformer_tuning --jobs 2``.
+``python -m adalearn.sweeps.benchmark_transformer_tuning``.
 """
 
 from adalearn.sweeps.benchmark import run, tuning_configs
