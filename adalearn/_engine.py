@@ -11,12 +11,16 @@ operation makes a fresh temporary of many megabytes. So, for a rule whose ``elem
 attribute is true (each coordinate's update depends on that coordinate alone):
 
 - parameters below ``_SMALL`` elements run together, as one flat array (:class:`_Batch`);
-- eager, a batch holds at most one block of elements, and a larger parameter is updated in
-  blocks (:meth:`Engine._step_blocked`), so that the temporaries stay in cache and come from
-  the allocator's free lists. A block is ``_BATCH`` elements per thread of torch
-  (:func:`_block`): torch splits an operation into pieces of at least ``_BATCH`` elements
-  (its grain size) over its threads, so each thread works on a cache-sized piece and the
-  step uses every core;
+- eager, a rule that writes its step in place (``step_in_place``, see
+  :class:`adalearn.rules.Rule`) runs it on each batch and on each larger parameter whole
+  (:meth:`Engine._step_in_place`): like torch.optim's, its operations make no temporary
+  the size of a parameter but the few torch.optim makes, and each uses every thread;
+- eager, for any other rule, a batch holds at most one block of elements, and a larger
+  parameter is updated in blocks (:meth:`Engine._step_blocked`), so that the temporaries stay
+  in cache and come from the allocator's free lists. A block is ``_BATCH`` elements per thread
+  of torch (:func:`_block`): torch splits an operation into pieces of at least ``_BATCH``
+  elements (its grain size) over its threads, so each thread works on a cache-sized piece and
+  the step uses every core;
 - with ``compile=True`` the update is compiled into one in-place pass (:func:`_update_each`),
   a batch takes every small parameter of its group, and larger parameters go up to
   ``_PER_CALL`` per compiled call (:class:`_Together`).
@@ -272,6 +276,21 @@ def _update_in_place(rule, x, g, state, ahead):
     return created
 
 
+def _write_each(rule, xs, gs, states, aheads):
+    """:func:`_update_each`, eager, through the rule's ``step_in_place`` where every state
+    tensor exists (see :class:`adalearn.rules.Rule`)."""
+    return [
+        rule.step_in_place(x, g, state)
+        if ahead is None and all(v is not None for v in state.values())
+        else _update_in_place(rule, x, g, state, ahead)
+        for x, g, state, ahead in zip(xs, gs, states, aheads, strict=True)
+    ]
+
+
+def _number(value):
+    return isinstance(value, (bool, int, float))
+
+
 def _update_each(rule, xs, gs, states, aheads):
     """:func:`_update_in_place` on each parameter of a list: one compiled call for them all."""
     return [
@@ -396,7 +415,7 @@ class Engine:
             ids = tuple(ids[i] for i in rest)
         block = _block()
         plan = self._plan(group_rules, work, ids, block)
-        elementwise = self._plan_key[0]
+        elementwise, in_place = self._plan_key[:2]
         if viewed:
             grads = [rule_tensor(g, group_rules[index], like=p)
                      for (index, p), g in zip(work, grads, strict=True)]
@@ -405,7 +424,8 @@ class Engine:
                          for (index, p), g in zip(work, ahead, strict=True)]
         for entry in plan:
             if isinstance(entry, _Group):
-                entry.run(update, group_rules[entry.group], grads, ahead)
+                entry.run(_write_each if in_place[entry.group] else update,
+                          group_rules[entry.group], grads, ahead)
                 continue
             index, p = work[entry]
             rule = group_rules[index]
@@ -416,6 +436,8 @@ class Engine:
                     self._step_functional(rule, p, grads[entry], g_ahead)
                 else:
                     self._reference(rule, p, grads[entry], g_ahead)
+            elif in_place[index] and g_ahead is None:
+                self._step_in_place(rule, p, grads[entry])
             elif elementwise[index] and x.numel() > block:
                 self._step_blocked(rule, p, grads[entry], g_ahead, block)
             else:
@@ -475,7 +497,15 @@ class Engine:
                     if not isinstance(v, tuple))
             for rule in group_rules
         )
-        key = (elementwise, ids, block)
+        # Eager, a rule with step_in_place writes its step (see rules.Rule) when its
+        # hyperparameters are numbers.
+        in_place = tuple(
+            not self.compile and getattr(rule, "step_in_place", None) is not None
+            and all(_number(v) for value in rule.hyperparameters().values()
+                    for v in (value if isinstance(value, tuple) else (value,)))
+            for rule in group_rules
+        )
+        key = (elementwise, in_place, ids, block)
         if self._plan_key == key and all(group.valid() for group in self._plan_cache[1]):
             return self._plan_cache[0]
         limit = None if self.compile else block
@@ -548,6 +578,18 @@ class Engine:
                                                     state, g_ahead)
         rule_tensor(p.detach(), rule).copy_(x)
         self.store_state(p, new_state)
+
+    def _step_in_place(self, rule, p, g):
+        """The eager step of a parameter through the rule's ``step_in_place``, whole.
+
+        Its operations write into the parameter and the state, as torch.optim's do, so it
+        needs no blocks: a block's temporaries would save no pass over memory.
+        """
+        state = self.rule_state(rule, p)
+        if any(v is None for v in state.values()):
+            return self._reference(rule, p, g, None)  # a first step that creates a buffer
+        created = rule.step_in_place(rule_tensor(p.detach(), rule), g, state)
+        self.store_state(p, {**state, **created})
 
     def _step_blocked(self, rule, p, g, g_ahead, block):
         """The eager step of a large parameter, ``block`` elements at a time, in place.

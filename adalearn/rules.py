@@ -228,6 +228,14 @@ class Rule:
     parameter and communicates only what ``step_shard`` gathers; any other rule that is not
     elementwise is given the whole parameter, gradient and state, gathered.
 
+    A rule may also define ``step_in_place(x, g, state) -> new``: the same step on torch
+    tensors, written into ``x`` and the state's tensors with torch's in-place operations, each
+    the operation ``step`` does, so the bits are the same; it returns the entries it does not
+    write (the step count). The eager engine of :class:`adalearn.optim.RuleOptimizer` calls it
+    when every hyperparameter is a number and every state tensor exists: a step then makes one
+    pass over memory per operation and no temporary the size of ``x`` but the few that torch.optim
+    makes too. :class:`SGD`, :class:`Adagrad`, :class:`RMSprop` and :class:`Adam` define it.
+
     Hyperparameters are checked in ``__post_init__``, so bad input fails when the rule is built.
     """
 
@@ -327,6 +335,24 @@ def _l2(rule, x, g):
     return add(g, x, rule.weight_decay) if _any_nonzero(rule.weight_decay) else g
 
 
+def _numbers(rule, *names):
+    """The hyperparameters ``names`` of ``rule``, a pair such as ``betas`` as its two numbers.
+
+    ``step_in_place`` passes them to torch's in-place operations, which take numbers.
+    """
+    values = []
+    for name in names:
+        value = getattr(rule, name)
+        for v in value if isinstance(value, tuple) else (value,):
+            if not isinstance(v, (int, float)):
+                raise TypeError(
+                    f"{type(rule).__name__}.step_in_place takes numbers as hyperparameters; "
+                    f"use step for an array or tensor `{name}`. Received: {name}={value!r}"
+                )
+            values.append(v)
+    return cast(list[float], values)
+
+
 def _sqrt(xp, v, delta, scale=1):
     """``sqrt(v + delta * scale)``, without the pass over memory that a zero ``delta`` costs."""
     return xp.sqrt(v + delta * scale) if _any_nonzero(delta) else xp.sqrt(v)
@@ -406,6 +432,17 @@ class SGD(Rule):
         d = add(g, buf, self.momentum) if self.nesterov else buf
         return add(x, d, -self.lr), {"momentum_buffer": buf}
 
+    def step_in_place(self, x: torch.Tensor, g: torch.Tensor, state: State) -> State:
+        """:meth:`step` written into ``x`` and ``state`` (see :class:`Rule`)."""
+        lr, momentum, dampening = _numbers(self, "lr", "momentum", "dampening")
+        g = _l2(self, x, _prepare(self, x, g))
+        if "momentum_buffer" not in state:
+            x.add_(g, alpha=-lr)
+            return {}
+        buf = state["momentum_buffer"].mul_(momentum).add_(g, alpha=1 - dampening)
+        x.add_(add(g, buf, momentum) if self.nesterov else buf, alpha=-lr)
+        return {}
+
 
 @dataclass(frozen=True, eq=False)
 class Adagrad(Rule):
@@ -465,6 +502,18 @@ class Adagrad(Rule):
         s = addcmul(state["sum"], g, g, 1)
         std = _sqrt(xp, s, self.eps_root) + self.eps
         return addcdiv(x, g, std, -lr_t), {"step": t, "sum": s}
+
+    def step_in_place(self, x: torch.Tensor, g: torch.Tensor, state: State) -> State:
+        """:meth:`step` written into ``x`` and ``state`` (see :class:`Rule`)."""
+        import torch
+
+        lr, lr_decay, eps = _numbers(self, "lr", "lr_decay", "eps")
+        g = _l2(self, x, _prepare(self, x, g))
+        t = state["step"] + 1
+        s = state["sum"].addcmul_(g, g, value=1)
+        std = _sqrt(torch, s, self.eps_root).add_(eps)
+        x.addcdiv_(g, std, value=-lr / (1 + (t - 1) * lr_decay))
+        return {"step": t}
 
     def _sparse_step(self, xp, x, g, s, t, lr_t):
         """The step for a sparse gradient, as torch.optim takes it: only the rows it holds.
@@ -560,6 +609,26 @@ class RMSprop(Rule):
             new["momentum_buffer"] = buf
             return add(x, buf, -self.lr), new
         return addcdiv(x, g, r, -self.lr), new
+
+    def step_in_place(self, x: torch.Tensor, g: torch.Tensor, state: State) -> State:
+        """:meth:`step` written into ``x`` and ``state`` (see :class:`Rule`)."""
+        import torch
+
+        lr, alpha, eps, momentum = _numbers(self, "lr", "alpha", "eps", "momentum")
+        g = _l2(self, x, _prepare(self, x, g))
+        v = state["square_avg"].mul_(alpha).addcmul_(g, g, value=1 - alpha)
+        if self.centered:
+            g_avg = state["grad_avg"].lerp_(g, 1 - alpha)
+            r = _sqrt(torch, torch.addcmul(v, g_avg, g_avg, value=-1), self.eps_root)
+        else:
+            r = _sqrt(torch, v, self.eps_root)
+        r.add_(eps)
+        if "momentum_buffer" in state:
+            buf = state["momentum_buffer"].mul_(momentum).addcdiv_(g, r, value=1)
+            x.add_(buf, alpha=-lr)
+        else:
+            x.addcdiv_(g, r, value=-lr)
+        return {"step": state["step"] + 1}
 
 
 @dataclass(frozen=True, eq=False)
@@ -700,6 +769,27 @@ class Adam(Rule):
         # sqrt(v + δ·c2) / sqrt(c2) is sqrt(v̂ + δ), and with δ = 0 exactly torch's arithmetic.
         denom = _sqrt(xp, v, self.eps_root, correction2) / correction2**0.5 + self.eps
         return addcdiv(x, m, denom, -self.lr / correction1), new
+
+    def step_in_place(self, x: torch.Tensor, g: torch.Tensor, state: State) -> State:
+        """:meth:`step` written into ``x`` and ``state`` (see :class:`Rule`)."""
+        import torch
+
+        lr, beta1, beta2, weight_decay, eps = _numbers(self, "lr", "betas", "weight_decay", "eps")
+        g = _prepare(self, x, g)
+        if not self.decoupled_weight_decay:
+            g = _l2(self, x, g)
+        elif weight_decay:
+            x.mul_(1 - lr * weight_decay)
+        t = state["step"] + 1
+        m = state["exp_avg"].lerp_(g, 1 - beta1)
+        v = state["exp_avg_sq"].mul_(beta2).addcmul_(g, g, value=1 - beta2)
+        if self.amsgrad:
+            v = torch.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+        correction1 = 1 - beta1**t
+        correction2 = 1 - beta2**t
+        denom = _sqrt(torch, v, self.eps_root, correction2).div_(correction2**0.5)
+        x.addcdiv_(m, denom.add_(eps), value=-lr / correction1)
+        return {"step": t}
 
 
 @dataclass(frozen=True, eq=False)

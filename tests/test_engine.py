@@ -128,6 +128,8 @@ BUILT_IN = {
     **{label: info.rule(**kwargs) for info in RULES for label, kwargs in info.engine.items()},
     "SoftBatch": rules.SoftBatch(rules.Adam(lr=0.01), every=3),
 }
+# The rules that write their step in place (rules.Rule.step_in_place).
+IN_PLACE = [name for name, rule in BUILT_IN.items() if hasattr(rule, "step_in_place")]
 READERS = {
     "SignMomentum": SignMomentum(lr=0.01),
     "NormalizedSGD": NormalizedSGD(lr=0.01),
@@ -158,7 +160,7 @@ def test_the_engine_batches_and_blocks_what_is_elementwise(monkeypatch):
     monkeypatch.setattr(_engine.Engine, "_step_blocked",
                         lambda self, rule, p, *a: blocked.append(p.shape) or original(
                             self, rule, p, *a))
-    _, optimizer = run(optim.RuleOptimizer, rules.Adam(lr=0.01), steps=3)
+    _, optimizer = run(optim.RuleOptimizer, rules.Adamax(lr=0.01), steps=3)
     params = [p for group in optimizer.param_groups for p in group["params"]]
     small = [p for p in params if p.numel() < _engine._SMALL]
     # Batched: each small parameter's state is a view into its batch's flat buffer.
@@ -170,12 +172,82 @@ def test_the_engine_batches_and_blocks_what_is_elementwise(monkeypatch):
     assert not blocked
 
 
+@pytest.mark.parametrize("name", IN_PLACE)
+def test_rules_with_step_in_place_write_it_whole_and_batched(monkeypatch, name):
+    """Eager, such a rule runs ``step_in_place`` on its batches and on each larger parameter
+    whole, not in blocks; with a Tensor learning rate it runs in blocks again."""
+    rule = BUILT_IN[name]
+    written, blocked = [], []
+    original = type(rule).step_in_place
+    monkeypatch.setattr(type(rule), "step_in_place",
+                        lambda self, x, *a: written.append(x.shape) or original(self, x, *a))
+    original_blocked = _engine.Engine._step_blocked
+    monkeypatch.setattr(_engine.Engine, "_step_blocked",
+                        lambda self, rule, p, *a: blocked.append(p.shape) or original_blocked(
+                            self, rule, p, *a))
+    _, optimizer = run(optim.RuleOptimizer, rule, steps=3)
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    large = {p.shape for p in params if p.numel() >= _engine._SMALL}
+    assert large <= set(written) and not blocked
+    assert any(shape.numel() > sum(p.numel() for p in params if p.shape == shape)
+               for shape in map(torch.Size, written))  # a flat batch of small parameters
+    written.clear()
+    run(optim.RuleOptimizer, rule.replace(lr=torch.tensor(rule.lr)), steps=3)
+    assert not written and torch.Size([600, 500]) in blocked
+
+
+# Options of the rules with step_in_place, beyond the engine configurations of tests/_cases.py.
+IN_PLACE_OPTIONS = [
+    rules.SGD(lr=0.1, maximize=True),
+    rules.SGD(lr=0.1, momentum=0.9, dampening=0.2, weight_decay=0.1, maximize=True),
+    rules.SGD(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.1),
+    rules.Adagrad(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1, weight_decay=0.1),
+    rules.Adagrad(lr=0.1, eps_root=1e-6, maximize=True),
+    rules.RMSprop(lr=0.01),
+    rules.RMSprop(lr=0.01, centered=True, momentum=0.5, eps_root=1e-6, weight_decay=0.1),
+    rules.RMSprop(lr=0.01, momentum=0.9, maximize=True),
+    rules.RMSprop(lr=0.01, centered=True, alpha=0.9),
+    rules.Adam(lr=0.01),
+    rules.Adam(lr=0.01, amsgrad=True, weight_decay=0.1, eps_root=1e-6),
+    rules.Adam(lr=0.01, betas=(0.8, 0.99), maximize=True),
+    rules.AdamW(lr=0.01, amsgrad=True, weight_decay=0.5),
+    rules.AdamW(lr=0.01, weight_decay=0.0),
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("rule", IN_PLACE_OPTIONS, ids=repr)
+def test_step_in_place_is_the_step_bit_for_bit(rule, dtype):
+    """``step_in_place`` writes into ``x`` and the state the bits that ``step`` returns."""
+    generator = torch.Generator().manual_seed(3)
+    x = torch.randn(1000, generator=generator, dtype=dtype)
+    gs = [torch.randn(1000, generator=generator, dtype=dtype) for _ in range(5)]
+    x, state = rule.step(x, gs[0], rule.init(x))  # the first step creates momentum's buffer
+    ours, ours_state = x.clone(), {k: v.clone() if torch.is_tensor(v) else v
+                                   for k, v in state.items()}
+    for g in gs[1:]:
+        x, state = rule.step(x, g, state)
+        ours_state.update(rule.step_in_place(ours, g, ours_state))
+    assert not torch.equal(x, gs[0])
+    assert torch.equal(ours, x), (ours - x).abs().max().item()
+    assert ours_state.keys() == state.keys()
+    for key, value in state.items():
+        assert torch.equal(torch.as_tensor(ours_state[key]), torch.as_tensor(value)), key
+
+
+def test_step_in_place_refuses_an_array_hyperparameter():
+    x = torch.zeros(3)
+    rule = rules.Adam(betas=(torch.tensor(0.9), 0.999))
+    with pytest.raises(TypeError, match=r"Adam.step_in_place takes numbers .* `betas`"):
+        rule.step_in_place(x, torch.ones(3), rule.init(x))
+
+
 @pytest.mark.parametrize("threads", [2, 3])
-@pytest.mark.parametrize("name", ["Adam", "Momentum", "Adagrad", "RMSprop"])
+@pytest.mark.parametrize("name", ["Adamax", "Adadelta", "Adam", "Momentum", "Adagrad", "RMSprop"])
 def test_blocks_spread_over_threads_keep_the_one_thread_bits(monkeypatch, name, threads):
     """With more threads the blocks and batches grow (``_BATCH`` per thread), so the parameters
     are cut elsewhere and each operation is split over the threads: the bits stay those of the
-    reference step on one thread."""
+    reference step on one thread. (Rules with ``step_in_place`` take no blocks.)"""
     rule = BUILT_IN[name]
     reference, _ = run(ReferenceOptimizer, rule, dtype=torch.float32)
     blocked = []
@@ -190,6 +262,9 @@ def test_blocks_spread_over_threads_keep_the_one_thread_bits(monkeypatch, name, 
     finally:
         torch.set_num_threads(before)
     assert torch.equal(ours, reference), (ours - reference).abs().max().item()
+    if name in IN_PLACE:
+        assert not blocked
+        return
     assert {block for _, block in blocked} == {_engine._BATCH * threads}
     assert {shape for shape, _ in blocked} == {torch.Size([600, 500])}
 
