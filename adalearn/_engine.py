@@ -49,6 +49,7 @@ where this torch lacks one, ``compile=True`` runs this engine eagerly (:func:`ca
 
 from __future__ import annotations
 
+import operator
 import sys
 import warnings
 
@@ -65,7 +66,7 @@ _SMALL = 1 << 15
 # 32768 is also torch's grain size (at::internal::GRAIN_SIZE): an operation on fewer elements
 # runs on one thread.
 _BATCH = 1 << 15
-_PER_CALL = 8
+_PER_CALL = 16
 
 
 def _block():
@@ -627,7 +628,9 @@ class _Group:
     A group owns the state entries it puts into the optimizer's state and stays valid while
     they are still there and every parameter still has the storage it had (see
     :meth:`valid`); otherwise the engine plans again. Step counts, and the state's other
-    scalars, are one value for the group and advance in place.
+    scalars, are one value for the group and advance in place: each parameter's is a
+    zero-dimensional view into one tensor of the group's (see :func:`_one_storage`), so that
+    one operation sets them all.
     """
 
     def __init__(self, engine, rule, group, indices, work):
@@ -635,24 +638,26 @@ class _Group:
         self.params = [work[i][1] for i in indices]
         # What the update computes on: the parameters, or their local shards and real views.
         self.tensors = [rule_tensor(p.detach(), rule) for p in self.params]
-        self.owned = []  # (param, its state dict, key, the object this group put there)
-        self.storage = []  # (param, the data pointer it must keep)
+        # What valid() checks: each owned state entry (its param, the param's state dict, key
+        # and the object this group put there), and each parameter's data pointer.
+        self.owned = ([], [], [], [])
+        self.storage = ([], [])
         states = [engine.rule_state(rule, p) for p in self.params]
-        self.step, self.steps = None, []
+        self.step, self.steps = None, None
         if "step" in states[0]:
             self.step = states[0]["step"]
             for p in self.params:  # a tensor of the optimizer's own making, for each parameter
                 engine.store_state(p, {"step": self.step})
-            self._own("step", [engine.state[p]["step"] for p in self.params])
-            self.steps = [engine.state[p]["step"] for p in self.params]
+            self.steps = _one_storage([engine.state[p]["step"] for p in self.params])
+            self._own("step", self.steps[1])
         # The other scalars (see _scalar): one value for the group, which the update reads,
         # and a tensor of each parameter's own in its state, written after each step.
         self.scalars, self.scalar_tensors = {}, {}
         for key, value in states[0].items():
             if key != "step" and _scalar(value, self.tensors[0]):
                 self.scalars[key] = value.clone()
-                self.scalar_tensors[key] = [value.clone() for _ in self.params]
-                self._own(key, self.scalar_tensors[key])
+                self.scalar_tensors[key] = _one_storage([value.clone() for _ in self.params])
+                self._own(key, self.scalar_tensors[key][1])
         self._take(states)
 
     def _take(self, states):
@@ -662,14 +667,25 @@ class _Group:
     def _own(self, key, values):
         state = self.engine.state
         for p, value in zip(self.params, values, strict=True):
-            self.engine.store_state(p, {key: value})
-            self.owned.append((p, state[p], key, state[p][key]))
+            if key == "step" and isinstance(value, torch.Tensor):
+                state[p]["step"] = value  # already the optimizer's form
+            else:
+                self.engine.store_state(p, {key: value})
+            for entries, entry in zip(self.owned, (p, state[p], key, state[p][key]),
+                                      strict=True):
+                entries.append(entry)
+
+    def _keep_storage(self, p):
+        self.storage[0].append(p)
+        self.storage[1].append(_storage(p))
 
     def valid(self):
         """True while the group's state entries and parameter storage are as it left them."""
-        state = self.engine.state
-        return all(_storage(p) == pointer for p, pointer in self.storage) and all(
-            state.get(p) is d and d.get(k) is v for p, d, k, v in self.owned
+        params, dicts, keys, values = self.owned
+        return (
+            list(map(_storage, self.storage[0])) == self.storage[1]
+            and all(map(operator.is_, map(self.engine.state.get, params), dicts))
+            and all(map(operator.is_, map(dict.get, dicts, keys), values))
         )
 
     def _step_inputs(self):
@@ -679,13 +695,20 @@ class _Group:
         return {"step": step, **self.scalars}
 
     def _set_scalar(self, key, value):
-        tensors = self.scalar_tensors[key]
+        flat, tensors = self.scalar_tensors[key]
         self.scalars[key] = value.to(tensors[0].dtype)
-        _torch_internals.copy_all(tensors, [self.scalars[key]] * len(tensors))
+        if flat is None:
+            _torch_internals.copy_all(tensors, [self.scalars[key]] * len(tensors))
+        else:
+            flat.copy_(self.scalars[key])
 
     def _advance(self, step):
         self.step = step.item() if isinstance(step, torch.Tensor) else step
-        _torch_internals.fill_all(self.steps, float(self.step))
+        flat, steps = self.steps
+        if flat is None:
+            _torch_internals.fill_all(steps, float(self.step))
+        else:
+            flat.fill_(float(self.step))
 
 
 class _Batch(_Group):
@@ -713,7 +736,7 @@ class _Batch(_Group):
         for p, view in zip(self.params, self.x_views, strict=True):
             if self.adopt:
                 p.data = view
-            self.storage.append((p, _storage(p)))
+            self._keep_storage(p)
         self.flat = {}
         for key, value in states[0].items():
             if key == "step" or key in self.scalars:
@@ -772,7 +795,7 @@ class _Together(_Group):
             flat = self.flatten and all(t.is_contiguous() for t in tensors)
             self.shapes.append(_flat if flat else _as_is)
             self.xs.append(self.shapes[-1](x))
-            self.storage.append((p, _storage(p)))
+            self._keep_storage(p)
             self.inputs.append({})
         for key in states[0]:
             if key != "step" and key not in self.scalars:
@@ -802,6 +825,19 @@ class _Together(_Group):
             elif value is not None:  # buffers the first step creates, such as momentum's
                 self._bind(key, [new[key].view_as(x) for new, x in
                                  zip(created, self.tensors, strict=True)])
+
+
+def _one_storage(tensors):
+    """Zero-dimensional tensors of one dtype and device copied into one tensor: ``(flat,
+    views)``, where ``views[i]`` is a zero-dimensional view of ``flat[i]`` equal to
+    ``tensors[i]``. Other values are kept as they are: ``(None, tensors)``.
+    """
+    first = tensors[0]
+    if not all(isinstance(t, torch.Tensor) and t.dim() == 0 and t.dtype == first.dtype
+               and t.device == first.device and not is_sharded(t) for t in tensors):
+        return None, tensors
+    flat = torch.stack(tensors)
+    return flat, list(flat.unbind())
 
 
 def _flat(tensor):

@@ -15,6 +15,7 @@ The eager engine's multi-tensor copies (``torch._foreach_copy_`` and its kin) ar
 from __future__ import annotations
 
 import importlib
+import operator
 import types
 
 import torch
@@ -71,13 +72,16 @@ def compile(function):
     from torch._inductor import config as inductor
     from torch.fx.experimental import _config as shapes
 
+    # Made once: a patch restores what it found on each exit, so it can be entered again.
+    settings = (
+        dynamo.patch(specialize_float=True, automatic_dynamic_shapes=False,
+                     recompile_limit=RECOMPILE_LIMIT),
+        shapes.patch(use_duck_shape=False),
+        inductor.patch(emulate_precision_casts=True),
+    )
+
     def call(*args):
-        with (
-            dynamo.patch(specialize_float=True, automatic_dynamic_shapes=False,
-                         recompile_limit=RECOMPILE_LIMIT),
-            shapes.patch(use_duck_shape=False),
-            inductor.patch(emulate_precision_casts=True),
-        ):
+        with settings[0], settings[1], settings[2]:
             return compiled(*args)
 
     return call
@@ -90,13 +94,36 @@ def _inductor_with_scalars(graph_module, example_inputs):
     zero-dimensional step tensor. Inductor would inline them into the loop over the
     parameter and, because its C++ keeps ``errno`` semantics, call ``pow`` again for every
     16 elements. Returning them as extra outputs of the FX graph makes it store each one once,
-    before the loop.
+    before the loop. A division of a tensor by such a scalar (Adam's ``sqrt(v) / sqrt(1 -
+    beta2 ** t)``) becomes a multiplication by its reciprocal, computed once: a division costs
+    several times a multiplication, and the result differs by at most one unit in the last
+    place.
     """
     from torch._inductor.compile_fx import compile_fx
 
     def scalar(node):
-        value = node.meta.get("example_value")
+        value = node.meta.get("example_value") if isinstance(node, torch.fx.Node) else None
         return isinstance(value, torch.Tensor) and value.dim() == 0
+
+    graph = graph_module.graph
+    for node in list(graph.nodes):
+        if (
+            node.op == "call_function"
+            and node.target in (operator.truediv, torch.div, torch.true_divide)
+            and len(node.args) == 2
+            and not node.kwargs
+            and isinstance(node.args[0], torch.fx.Node)
+            and not scalar(node.args[0])
+            and scalar(node.args[1])
+            and node.args[1].meta["example_value"].is_floating_point()
+        ):
+            with graph.inserting_before(node):
+                reciprocal = graph.call_function(torch.reciprocal, (node.args[1],))
+                reciprocal.meta["example_value"] = node.args[1].meta["example_value"]
+                product = graph.call_function(operator.mul, (node.args[0], reciprocal))
+                product.meta.update(node.meta)
+            node.replace_all_uses_with(product)
+            graph.erase_node(node)
 
     output = next(node for node in graph_module.graph.nodes if node.op == "output")
     results = tuple(output.args[0])

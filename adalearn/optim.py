@@ -115,7 +115,7 @@ class RuleOptimizer(torch.optim.Optimizer):
     The numbers are the reference step's, but the work is organised for speed. A rule whose
     ``elementwise`` attribute is true (every built-in rule) runs on parameters of fewer than
     32768 elements together, as one flat array whose slices are their states. SGD, Adagrad,
-    RMSprop, Adam and AdamW write their step in place, as torch.optim does
+    RMSprop, Adadelta, Adam, AdamW and Adamax write their step in place, as torch.optim does
     (``rule.step_in_place``, the same operations): on each flat array, and on each larger
     parameter whole. Any other rule runs on larger parameters in blocks, so that its
     temporaries stay in cache. A block (and a flat array) holds 32768 elements for each of
@@ -132,7 +132,7 @@ class RuleOptimizer(torch.optim.Optimizer):
 
     With ``compile=True`` the rule is compiled by :func:`torch.compile` into one in-place update
     per step: the same formulas, fused into a single pass over the parameter, its gradient and
-    its state, with one call for up to eight large parameters. The first steps compile
+    its state, with one call for up to sixteen large parameters. The first steps compile
     (seconds); the learning rate and the step count enter as tensors, so neither a scheduler
     nor a new step recompiles, while a change of another hyperparameter does. The small
     parameters of a group become views into one flat buffer (``p.data``; each stays the same
@@ -145,7 +145,7 @@ class RuleOptimizer(torch.optim.Optimizer):
 
     Against torch's fused CPU kernels (``fused=True``: Adam, AdamW, SGD, Adagrad), which
     also make one pass over each parameter, its gradient and its state: the compiled step
-    takes all small parameters of a group in one call, on one flat buffer, and up to eight
+    takes all small parameters of a group in one call, on one flat buffer, and up to sixteen
     large ones per call, where the fused kernel runs per parameter; its numbers are those of
     the rule's formulas (float32 Adam agrees with torch.optim's default to rounding, as the
     fused kernel does). The fused kernel needs no compilation, and steps bfloat16 and float16

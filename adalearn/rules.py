@@ -234,7 +234,8 @@ class Rule:
     write (the step count). The eager engine of :class:`adalearn.optim.RuleOptimizer` calls it
     when every hyperparameter is a number and every state tensor exists: a step then makes one
     pass over memory per operation and no temporary the size of ``x`` but the few that torch.optim
-    makes too. :class:`SGD`, :class:`Adagrad`, :class:`RMSprop` and :class:`Adam` define it.
+    makes too. :class:`SGD`, :class:`Adagrad`, :class:`RMSprop`, :class:`Adadelta`,
+    :class:`Adam` and :class:`Adamax` define it.
 
     Hyperparameters are checked in ``__post_init__``, so bad input fails when the rule is built.
     """
@@ -683,6 +684,17 @@ class Adadelta(Rule):
         new = {"step": state["step"] + 1, "square_avg": v, "acc_delta": u}
         return add(x, delta, -self.lr), new
 
+    def step_in_place(self, x: torch.Tensor, g: torch.Tensor, state: State) -> State:
+        """:meth:`step` written into ``x`` and ``state`` (see :class:`Rule`)."""
+        lr, rho, eps = _numbers(self, "lr", "rho", "eps")
+        g = _l2(self, x, _prepare(self, x, g))
+        v = state["square_avg"].mul_(rho).addcmul_(g, g, value=1 - rho)
+        u = state["acc_delta"]
+        delta = (u + eps).sqrt_().div_((v + eps).sqrt_()).mul_(g)
+        u.mul_(rho).addcmul_(delta, delta, value=1 - rho)
+        x.add_(delta, alpha=-lr)
+        return {"step": state["step"] + 1}
+
 
 @dataclass(frozen=True, eq=False)
 class Adam(Rule):
@@ -943,6 +955,19 @@ class Adamax(Rule):
         u = xp.maximum(beta2 * state["exp_inf"], xp.abs(g) + self.eps)
         lr_t = self.lr / (1 - beta1**t)
         return addcdiv(x, m, u, -lr_t), {"step": t, "exp_avg": m, "exp_inf": u}
+
+    def step_in_place(self, x: torch.Tensor, g: torch.Tensor, state: State) -> State:
+        """:meth:`step` written into ``x`` and ``state`` (see :class:`Rule`)."""
+        import torch
+
+        lr, beta1, beta2, eps = _numbers(self, "lr", "betas", "eps")
+        g = _l2(self, x, _prepare(self, x, g))
+        t = state["step"] + 1
+        m = state["exp_avg"].lerp_(g, 1 - beta1)
+        u = state["exp_inf"].mul_(beta2)
+        torch.maximum(u, g.abs().add_(eps), out=u)
+        x.addcdiv_(m, u, value=-(lr / (1 - beta1**t)))
+        return {"step": t}
 
 
 @dataclass(frozen=True, eq=False)

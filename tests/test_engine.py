@@ -127,6 +127,7 @@ class CountingSGD(Rule):
 BUILT_IN = {
     **{label: info.rule(**kwargs) for info in RULES for label, kwargs in info.engine.items()},
     "SoftBatch": rules.SoftBatch(rules.Adam(lr=0.01), every=3),
+    "NAdam": rules.NAdam(lr=0.01),  # elementwise, without step_in_place: in blocks
 }
 # The rules that write their step in place (rules.Rule.step_in_place).
 IN_PLACE = [name for name, rule in BUILT_IN.items() if hasattr(rule, "step_in_place")]
@@ -160,7 +161,7 @@ def test_the_engine_batches_and_blocks_what_is_elementwise(monkeypatch):
     monkeypatch.setattr(_engine.Engine, "_step_blocked",
                         lambda self, rule, p, *a: blocked.append(p.shape) or original(
                             self, rule, p, *a))
-    _, optimizer = run(optim.RuleOptimizer, rules.Adamax(lr=0.01), steps=3)
+    _, optimizer = run(optim.RuleOptimizer, rules.NAdam(lr=0.01), steps=3)
     params = [p for group in optimizer.param_groups for p in group["params"]]
     small = [p for p in params if p.numel() < _engine._SMALL]
     # Batched: each small parameter's state is a view into its batch's flat buffer.
@@ -212,6 +213,10 @@ IN_PLACE_OPTIONS = [
     rules.Adam(lr=0.01, betas=(0.8, 0.99), maximize=True),
     rules.AdamW(lr=0.01, amsgrad=True, weight_decay=0.5),
     rules.AdamW(lr=0.01, weight_decay=0.0),
+    rules.Adadelta(),
+    rules.Adadelta(lr=0.5, rho=0.95, eps=1e-5, weight_decay=0.1, maximize=True),
+    rules.Adamax(lr=0.01),
+    rules.Adamax(lr=0.01, betas=(0.8, 0.99), weight_decay=0.1, maximize=True),
 ]
 
 
@@ -243,7 +248,7 @@ def test_step_in_place_refuses_an_array_hyperparameter():
 
 
 @pytest.mark.parametrize("threads", [2, 3])
-@pytest.mark.parametrize("name", ["Adamax", "Adadelta", "Adam", "Momentum", "Adagrad", "RMSprop"])
+@pytest.mark.parametrize("name", ["NAdam", "Heun", "Adam", "Momentum", "Adagrad", "RMSprop"])
 def test_blocks_spread_over_threads_keep_the_one_thread_bits(monkeypatch, name, threads):
     """With more threads the blocks and batches grow (``_BATCH`` per thread), so the parameters
     are cut elsewhere and each operation is split over the threads: the bits stay those of the
