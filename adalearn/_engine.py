@@ -289,7 +289,8 @@ def _write_each(rule, xs, gs, states, aheads):
 
 
 def _number(value):
-    return isinstance(value, (bool, int, float))
+    """True for a number, or None (an option left unset, such as Adafactor's first eps)."""
+    return value is None or isinstance(value, (bool, int, float))
 
 
 def _update_each(rule, xs, gs, states, aheads):
@@ -432,13 +433,13 @@ class Engine:
             rule = group_rules[index]
             x = rule_tensor(p, rule)
             g_ahead = None if ahead is None else ahead[entry]
-            if not _regular(self.rule_state(rule, p), x):
+            if in_place[index] and g_ahead is None:
+                self._step_in_place(rule, p, grads[entry])
+            elif not _regular(self.rule_state(rule, p), x):
                 if self.compile:
                     self._step_functional(rule, p, grads[entry], g_ahead)
                 else:
                     self._reference(rule, p, grads[entry], g_ahead)
-            elif in_place[index] and g_ahead is None:
-                self._step_in_place(rule, p, grads[entry])
             elif elementwise[index] and x.numel() > block:
                 self._step_blocked(rule, p, grads[entry], g_ahead, block)
             else:

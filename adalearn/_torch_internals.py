@@ -15,7 +15,6 @@ The eager engine's multi-tensor copies (``torch._foreach_copy_`` and its kin) ar
 from __future__ import annotations
 
 import importlib
-import operator
 import types
 
 import torch
@@ -94,36 +93,13 @@ def _inductor_with_scalars(graph_module, example_inputs):
     zero-dimensional step tensor. Inductor would inline them into the loop over the
     parameter and, because its C++ keeps ``errno`` semantics, call ``pow`` again for every
     16 elements. Returning them as extra outputs of the FX graph makes it store each one once,
-    before the loop. A division of a tensor by such a scalar (Adam's ``sqrt(v) / sqrt(1 -
-    beta2 ** t)``) becomes a multiplication by its reciprocal, computed once: a division costs
-    several times a multiplication, and the result differs by at most one unit in the last
-    place.
+    before the loop.
     """
     from torch._inductor.compile_fx import compile_fx
 
     def scalar(node):
-        value = node.meta.get("example_value") if isinstance(node, torch.fx.Node) else None
+        value = node.meta.get("example_value")
         return isinstance(value, torch.Tensor) and value.dim() == 0
-
-    graph = graph_module.graph
-    for node in list(graph.nodes):
-        if (
-            node.op == "call_function"
-            and node.target in (operator.truediv, torch.div, torch.true_divide)
-            and len(node.args) == 2
-            and not node.kwargs
-            and isinstance(node.args[0], torch.fx.Node)
-            and not scalar(node.args[0])
-            and scalar(node.args[1])
-            and node.args[1].meta["example_value"].is_floating_point()
-        ):
-            with graph.inserting_before(node):
-                reciprocal = graph.call_function(torch.reciprocal, (node.args[1],))
-                reciprocal.meta["example_value"] = node.args[1].meta["example_value"]
-                product = graph.call_function(operator.mul, (node.args[0], reciprocal))
-                product.meta.update(node.meta)
-            node.replace_all_uses_with(product)
-            graph.erase_node(node)
 
     output = next(node for node in graph_module.graph.nodes if node.op == "output")
     results = tuple(output.args[0])

@@ -235,7 +235,7 @@ class Rule:
     when every hyperparameter is a number and every state tensor exists: a step then makes one
     pass over memory per operation and no temporary the size of ``x`` but the few that torch.optim
     makes too. :class:`SGD`, :class:`Adagrad`, :class:`RMSprop`, :class:`Adadelta`,
-    :class:`Adam` and :class:`Adamax` define it.
+    :class:`Adam`, :class:`Adamax` and :class:`Adafactor` define it.
 
     Hyperparameters are checked in ``__post_init__``, so bad input fails when the rule is built.
     """
@@ -1446,12 +1446,7 @@ class Adafactor(Rule):
         _reject_complex(self, x)
         g = _prepare(self, x, g)
         t = state["step"] + 1
-        eps1, eps2 = self.eps
-        if eps1 is None:
-            eps1 = float(namespace(x).finfo(x.dtype).eps)
-        beta2_complement = t**self.beta2_decay
-        rho = _minimum(self.lr, 1 / (t**0.5))
-        alpha = _maximum(eps2, _item(_norm(x)) / (_size(x) ** 0.5)) * rho
+        eps1, beta2_complement, alpha = self._coefficients(x, t)
         if _any_nonzero(self.weight_decay):
             x = cast(Array, x * (1 - self.lr * self.weight_decay))
         new = {"step": t}
@@ -1468,8 +1463,44 @@ class Adafactor(Rule):
         else:
             estimate = new["variance"] = lerp(state["variance"], g * g, beta2_complement)
         update = _rsqrt(_clamp_min(estimate, eps1 * eps1)) * g
-        clip = _maximum(1.0, _item(_norm(update)) / ((_size(update) ** 0.5) * self.d))
-        return add(x, update, -alpha / clip), new
+        return add(x, update, -alpha / self._clip(update)), new
+
+    def step_in_place(self, x: torch.Tensor, g: torch.Tensor, state: State) -> State:
+        """:meth:`step` written into ``x`` and ``state`` (see :class:`Rule`)."""
+        import torch
+
+        _reject_complex(self, x)
+        lr, weight_decay = _numbers(self, "lr", "weight_decay")
+        g = _prepare(self, x, g)
+        t = state["step"] + 1
+        eps1, beta2_complement, alpha = self._coefficients(x, t)
+        if weight_decay:
+            x.mul_(1 - lr * weight_decay)
+        if g.ndim > 1:
+            row_norm, col_norm = _norm(g, axis=-1), _norm(g, axis=-2)
+            row = state["row_var"].lerp_(row_norm * row_norm / g.shape[-1], beta2_complement)
+            col = state["col_var"].lerp_(col_norm * col_norm / g.shape[-2], beta2_complement)
+            update = torch.matmul(row, col).div_(_clamp_min(_mean_of_rows(row), eps1))
+            update.clamp_(min=eps1 * eps1)
+        else:
+            variance = state["variance"].lerp_(g * g, beta2_complement)
+            update = _clamp_min(variance, eps1 * eps1)
+        update = update.rsqrt_().mul_(g)
+        x.add_(update, alpha=-alpha / self._clip(update))
+        return {"step": t}
+
+    def _coefficients(self, x, t):
+        """At step ``t`` from ``x``: the floor of the second moments, the weight of the new
+        squared gradient in them, and the step size before clipping."""
+        eps1, eps2 = self.eps
+        if eps1 is None:
+            eps1 = float(namespace(x).finfo(x.dtype).eps)
+        rho = _minimum(self.lr, 1 / (t**0.5))
+        return eps1, t**self.beta2_decay, _maximum(eps2, _item(_norm(x)) / (_size(x) ** 0.5)) * rho
+
+    def _clip(self, update):
+        """What the update is divided by so that its root mean square is at most ``d``."""
+        return _maximum(1.0, _item(_norm(update)) / ((_size(update) ** 0.5) * self.d))
 
 
 def newton_schulz(
