@@ -288,6 +288,18 @@ def _write_each(rule, xs, gs, states, aheads):
     ]
 
 
+def _has_step_in_place(rule):
+    """True when the rule's ``step_in_place`` is its ``step``'s: defined by the class that
+    defines ``step``, or by a subclass of it. A subclass that overrides ``step`` alone (a
+    reader's variant of Adam) must not run its parent's ``step_in_place``."""
+    mro = type(rule).__mro__
+    if getattr(rule, "step_in_place", None) is None:
+        return False
+    owner = {name: next(cls for cls in mro if name in vars(cls))
+             for name in ("step", "step_in_place")}
+    return issubclass(owner["step_in_place"], owner["step"])
+
+
 def _number(value):
     """True for a number, or None (an option left unset, such as Adafactor's first eps)."""
     return value is None or isinstance(value, (bool, int, float))
@@ -502,7 +514,7 @@ class Engine:
         # Eager, a rule with step_in_place writes its step (see rules.Rule) when its
         # hyperparameters are numbers.
         in_place = tuple(
-            not self.compile and getattr(rule, "step_in_place", None) is not None
+            not self.compile and _has_step_in_place(rule)
             and all(_number(v) for value in rule.hyperparameters().values()
                     for v in (value if isinstance(value, tuple) else (value,)))
             for rule in group_rules

@@ -233,9 +233,10 @@ class Rule:
     the operation ``step`` does, so the bits are the same; it returns the entries it does not
     write (the step count). The eager engine of :class:`adalearn.optim.RuleOptimizer` calls it
     when every hyperparameter is a number and every state tensor exists: a step then makes one
-    pass over memory per operation and no temporary the size of ``x`` but the few that torch.optim
-    makes too. :class:`SGD`, :class:`Adagrad`, :class:`RMSprop`, :class:`Adadelta`,
-    :class:`Adam`, :class:`Adamax` and :class:`Adafactor` define it.
+    pass over memory per operation, and no temporary the size of ``x`` but the few that
+    torch.optim makes too. :class:`SGD`, :class:`Adagrad`, :class:`RMSprop`,
+    :class:`Adadelta`, :class:`Adam`, :class:`Adamax` and :class:`Adafactor` define it. A
+    subclass that overrides ``step`` and not ``step_in_place`` runs its own ``step``.
 
     Hyperparameters are checked in ``__post_init__``, so bad input fails when the rule is built.
     """

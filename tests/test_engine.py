@@ -245,6 +245,24 @@ def test_step_in_place_is_the_step_bit_for_bit(rule, dtype):
         assert torch.equal(torch.as_tensor(ours_state[key]), torch.as_tensor(value)), key
 
 
+@dataclass(frozen=True, eq=False)
+class LateCountAdam(rules.Adam):
+    """A reader's variant of Adam that overrides ``step`` only: a counter one step late."""
+
+    def step(self, x, g, state, grad_fn=None):
+        x, new = super().step(x, g, {**state, "step": state["step"] + 1})
+        return x, {**new, "step": new["step"] - 1}
+
+
+def test_a_subclass_that_overrides_step_runs_its_step_not_its_parents_step_in_place():
+    rule = LateCountAdam(lr=0.01)
+    ours, _ = run(optim.RuleOptimizer, rule, dtype=torch.float32)
+    reference, _ = run(ReferenceOptimizer, rule, dtype=torch.float32)
+    adam, _ = run(ReferenceOptimizer, rules.Adam(lr=0.01), dtype=torch.float32)
+    assert not torch.equal(reference, adam)
+    assert torch.equal(ours, reference), (ours - reference).abs().max().item()
+
+
 def test_step_in_place_refuses_an_array_hyperparameter():
     x = torch.zeros(3)
     rule = rules.Adam(betas=(torch.tensor(0.9), 0.999))
