@@ -235,7 +235,8 @@ class Rule:
     when every hyperparameter is a number and every state tensor exists: a step then makes one
     pass over memory per operation, and no temporary the size of ``x`` but the few that
     torch.optim makes too. :class:`SGD`, :class:`Adagrad`, :class:`RMSprop`,
-    :class:`Adadelta`, :class:`Adam`, :class:`Adamax` and :class:`Adafactor` define it. A
+    :class:`Adadelta`, :class:`Adam`, :class:`Adamax`, :class:`Adafactor` and :class:`ASGD`
+    define it. A
     subclass that overrides ``step`` and not ``step_in_place`` runs its own ``step``.
 
     Hyperparameters are checked in ``__post_init__``, so bad input fails when the rule is built.
@@ -2077,12 +2078,29 @@ class ASGD(Rule):
             ax = ax + (x - ax) * mu
         else:
             ax = copy(x)
+        return x, {**self._scalars(state, t), "ax": ax}
+
+    def step_in_place(self, x: torch.Tensor, g: torch.Tensor, state: State) -> State:
+        """:meth:`step` written into ``x`` and ``state`` (see :class:`Rule`)."""
+        (lambd,) = _numbers(self, "lambd")
+        g = _l2(self, x, _prepare(self, x, g))
+        t = state["step"] + 1
+        eta = _value(state["eta"])
+        x.mul_(1 - lambd * eta).add_(g, alpha=-eta)
+        mu, ax = _item(state["mu"]), state["ax"]
+        if mu != 1:
+            ax.add_((x - ax).mul_(mu))
+        else:
+            ax.copy_(x)
+        return self._scalars(state, t)
+
+    def _scalars(self, state, t):
+        """The step count and the scalars ``eta`` and ``mu`` after step ``t``."""
         lr = _value(self.lr)
-        return x, {
+        return {
             "step": t,
             "eta": _stored_as_torch(state["eta"], lr / ((1 + self.lambd * lr * t) ** self.alpha)),
             "mu": _stored_as_torch(state["mu"], 1 / _maximum(1, t - self.t0)),
-            "ax": ax,
         }
 
 

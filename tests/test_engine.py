@@ -217,6 +217,8 @@ IN_PLACE_OPTIONS = [
     rules.Adadelta(lr=0.5, rho=0.95, eps=1e-5, weight_decay=0.1, maximize=True),
     rules.Adamax(lr=0.01),
     rules.Adamax(lr=0.01, betas=(0.8, 0.99), weight_decay=0.1, maximize=True),
+    rules.ASGD(lr=0.01, t0=2),
+    rules.ASGD(lr=0.01, lambd=0.1, alpha=0.5, weight_decay=0.1, maximize=True),
     rules.Adafactor(),
     rules.Adafactor(lr=0.05, beta2_decay=-0.5, eps=(1e-6, 1e-2), d=1.5, weight_decay=0.0,
                     maximize=True),
