@@ -436,7 +436,7 @@ class SGD(Rule):
         return add(x, d, -self.lr), {"momentum_buffer": buf}
 
     def step_in_place(self, x: torch.Tensor, g: torch.Tensor, state: State) -> State:
-        """:meth:`step` written into ``x`` and ``state`` (see :class:`Rule`)."""
+        """The rule's ``step``, written into ``x`` and ``state`` (see :class:`Rule`)."""
         lr, momentum, dampening = _numbers(self, "lr", "momentum", "dampening")
         g = _l2(self, x, _prepare(self, x, g))
         if "momentum_buffer" not in state:
@@ -507,7 +507,7 @@ class Adagrad(Rule):
         return addcdiv(x, g, std, -lr_t), {"step": t, "sum": s}
 
     def step_in_place(self, x: torch.Tensor, g: torch.Tensor, state: State) -> State:
-        """:meth:`step` written into ``x`` and ``state`` (see :class:`Rule`)."""
+        """The rule's ``step``, written into ``x`` and ``state`` (see :class:`Rule`)."""
         import torch
 
         lr, lr_decay, eps = _numbers(self, "lr", "lr_decay", "eps")
@@ -614,7 +614,7 @@ class RMSprop(Rule):
         return addcdiv(x, g, r, -self.lr), new
 
     def step_in_place(self, x: torch.Tensor, g: torch.Tensor, state: State) -> State:
-        """:meth:`step` written into ``x`` and ``state`` (see :class:`Rule`)."""
+        """The rule's ``step``, written into ``x`` and ``state`` (see :class:`Rule`)."""
         import torch
 
         lr, alpha, eps, momentum = _numbers(self, "lr", "alpha", "eps", "momentum")
@@ -687,7 +687,7 @@ class Adadelta(Rule):
         return add(x, delta, -self.lr), new
 
     def step_in_place(self, x: torch.Tensor, g: torch.Tensor, state: State) -> State:
-        """:meth:`step` written into ``x`` and ``state`` (see :class:`Rule`)."""
+        """The rule's ``step``, written into ``x`` and ``state`` (see :class:`Rule`)."""
         lr, rho, eps = _numbers(self, "lr", "rho", "eps")
         g = _l2(self, x, _prepare(self, x, g))
         v = state["square_avg"].mul_(rho).addcmul_(g, g, value=1 - rho)
@@ -785,7 +785,7 @@ class Adam(Rule):
         return addcdiv(x, m, denom, -self.lr / correction1), new
 
     def step_in_place(self, x: torch.Tensor, g: torch.Tensor, state: State) -> State:
-        """:meth:`step` written into ``x`` and ``state`` (see :class:`Rule`)."""
+        """The rule's ``step``, written into ``x`` and ``state`` (see :class:`Rule`)."""
         import torch
 
         lr, beta1, beta2, weight_decay, eps = _numbers(self, "lr", "betas", "weight_decay", "eps")
@@ -959,7 +959,7 @@ class Adamax(Rule):
         return addcdiv(x, m, u, -lr_t), {"step": t, "exp_avg": m, "exp_inf": u}
 
     def step_in_place(self, x: torch.Tensor, g: torch.Tensor, state: State) -> State:
-        """:meth:`step` written into ``x`` and ``state`` (see :class:`Rule`)."""
+        """The rule's ``step``, written into ``x`` and ``state`` (see :class:`Rule`)."""
         import torch
 
         lr, beta1, beta2, eps = _numbers(self, "lr", "betas", "eps")
@@ -1468,7 +1468,7 @@ class Adafactor(Rule):
         return add(x, update, -alpha / self._clip(update)), new
 
     def step_in_place(self, x: torch.Tensor, g: torch.Tensor, state: State) -> State:
-        """:meth:`step` written into ``x`` and ``state`` (see :class:`Rule`)."""
+        """The rule's ``step``, written into ``x`` and ``state`` (see :class:`Rule`)."""
         import torch
 
         _reject_complex(self, x)
@@ -2081,7 +2081,7 @@ class ASGD(Rule):
         return x, {**self._scalars(state, t), "ax": ax}
 
     def step_in_place(self, x: torch.Tensor, g: torch.Tensor, state: State) -> State:
-        """:meth:`step` written into ``x`` and ``state`` (see :class:`Rule`)."""
+        """The rule's ``step``, written into ``x`` and ``state`` (see :class:`Rule`)."""
         (lambd,) = _numbers(self, "lambd")
         g = _l2(self, x, _prepare(self, x, g))
         t = state["step"] + 1
