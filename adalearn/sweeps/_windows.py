@@ -1,8 +1,20 @@
-"""What the character-transformer sweeps share: the next-character loss and the training loop."""
+"""What the character-transformer sweeps share: the text, the next-character loss and the
+training loop."""
 
 from __future__ import annotations
 
+import functools
+
 import torch
+
+
+@functools.cache
+def characters(context):
+    """The text of :func:`adalearn.data.python_source`, cut into windows of ``context + 1``
+    characters (made once per process)."""
+    from adalearn import data
+
+    return data.python_source(context=context)
 
 
 def next_character_loss(net, windows):

@@ -17,10 +17,10 @@ learning rates, and three seeds fix the initial weights and the order of the win
 chapter 17 plots it.
 """
 
-import functools
 
 import torch
 
+from adalearn.sweeps import _windows
 from adalearn.sweeps._windows import next_character_loss, train
 
 STEPS, BATCH, CONTEXT = 200, 16, 32
@@ -42,12 +42,9 @@ CONFIGS = [
 ]
 
 
-@functools.cache
 def characters():
     """The text of :func:`adalearn.data.python_source`, cut into windows of 33 characters."""
-    from adalearn import data
-
-    return data.python_source(context=CONTEXT)
+    return _windows.characters(CONTEXT)
 
 
 def optimizer_for(name, net, lr):

@@ -17,12 +17,11 @@ the initial weights and the order of the windows. ``python -m adalearn.sweeps.tr
 --jobs 2`` stores ``transfer.json``; chapter 18 plots it.
 """
 
-import functools
 import math
 
 import torch
 
-from adalearn.sweeps._windows import next_character_loss, train
+from adalearn.sweeps._windows import characters, next_character_loss, train
 
 BASE_WIDTH = 32
 WIDTHS = (32, 64, 128, 256)
@@ -41,18 +40,11 @@ CONFIGS = [
 ]
 
 
-@functools.cache
-def _characters():
-    from adalearn import data
-
-    return data.python_source(context=CONTEXT)
-
-
 def network(parametrization, width, seed):
     """The transformer of a run: SP's :class:`CharTransformer` or its μP variant."""
     from adalearn import models
 
-    vocabulary = len(_characters().alphabet)
+    vocabulary = len(characters(CONTEXT).alphabet)
     if parametrization == "sp":
         return models.CharTransformer(vocabulary, context=CONTEXT, width=width, seed=seed)
     if parametrization == "mup":
@@ -97,7 +89,7 @@ def run(config):
 
     A loss that is not finite (a run that diverged) is stored as ``None``.
     """
-    chars = _characters()
+    chars = characters(CONTEXT)
     net = network(config["parametrization"], config["width"], config["seed"])
     optimizer = optimizer_for(config["optimizer"], net, config["lr"])
     steps = config["steps"]
