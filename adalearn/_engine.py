@@ -13,8 +13,9 @@ attribute is true (each coordinate's update depends on that coordinate alone):
 - parameters below ``_SMALL`` elements run together, as one flat array (:class:`_Batch`);
 - eager, a rule that writes its step in place (``step_in_place``, see
   :class:`adalearn.rules.Rule`) runs it on each batch and on each larger parameter whole
-  (:meth:`Engine._step_in_place`): like torch.optim's, its operations make no temporary
-  the size of a parameter but the few torch.optim makes, and each uses every thread;
+  (:meth:`Engine._step_in_place`; so does a rule that is not elementwise, such as
+  Adafactor): like torch.optim's, its operations make no temporary the size of a parameter
+  but the few torch.optim makes, and each uses every thread;
 - eager, for any other rule, a batch holds at most one block of elements, and a larger
   parameter is updated in blocks (:meth:`Engine._step_blocked`), so that the temporaries stay
   in cache and come from the allocator's free lists. A block is ``_BATCH`` elements per thread
@@ -29,8 +30,9 @@ Every element sees the operations of the whole-parameter rule, so eager results 
 reference step's to the last bit. Zero-dimensional tensors in the state of a larger parameter
 (NAdam's ``mu_product``) are scalars like the step count: one value for a group, passed to the
 rule once. A rule whose state holds anything else besides tensors shaped like the parameter
-(numbers, factored moments, nested dicts) runs parameter by parameter: eager through the
-reference step, with ``compile=True`` as its pure step compiled (:meth:`Engine._step_functional`).
+(numbers, factored moments, nested dicts) runs parameter by parameter: eager through its
+``step_in_place`` if it has one and the reference step otherwise, with ``compile=True`` as its
+pure step compiled (:meth:`Engine._step_functional`).
 
 The engine computes on what a parameter holds (:func:`rule_tensor`): the local shard of a
 DTensor (FSDP2's ``fully_shard``, ``distribute_module``), on which an elementwise rule does
@@ -282,10 +284,15 @@ def _write_each(rule, xs, gs, states, aheads):
     tensor exists (see :class:`adalearn.rules.Rule`)."""
     return [
         rule.step_in_place(x, g, state)
-        if ahead is None and all(v is not None for v in state.values())
+        if ahead is None and _complete(state)
         else _update_in_place(rule, x, g, state, ahead)
         for x, g, state, ahead in zip(xs, gs, states, aheads, strict=True)
     ]
+
+
+def _complete(state):
+    """True when every entry of a state exists (momentum's buffer is None before a step)."""
+    return all(v is not None for v in state.values())
 
 
 def _has_step_in_place(rule):
@@ -505,19 +512,19 @@ class Engine:
         parameters' ids. The plan is kept while the same parameters have gradients, the block
         is the same and every group's state is still the optimizer's.
         """
+        hyperparameters = [rule.hyperparameters().values() for rule in group_rules]
         elementwise = tuple(
             rule.elementwise
-            and all(np.ndim(v) == 0 for v in rule.hyperparameters().values()
-                    if not isinstance(v, tuple))
-            for rule in group_rules
+            and all(np.ndim(v) == 0 for v in values if not isinstance(v, tuple))
+            for rule, values in zip(group_rules, hyperparameters, strict=True)
         )
         # Eager, a rule with step_in_place writes its step (see rules.Rule) when its
         # hyperparameters are numbers.
         in_place = tuple(
             not self.compile and _has_step_in_place(rule)
-            and all(_number(v) for value in rule.hyperparameters().values()
+            and all(_number(v) for value in values
                     for v in (value if isinstance(value, tuple) else (value,)))
-            for rule in group_rules
+            for rule, values in zip(group_rules, hyperparameters, strict=True)
         )
         key = (elementwise, in_place, ids, block)
         if self._plan_key == key and all(group.valid() for group in self._plan_cache[1]):
@@ -600,7 +607,7 @@ class Engine:
         needs no blocks: a block's temporaries would save no pass over memory.
         """
         state = self.rule_state(rule, p)
-        if any(v is None for v in state.values()):
+        if not _complete(state):
             return self._reference(rule, p, g, None)  # a first step that creates a buffer
         created = rule.step_in_place(rule_tensor(p.detach(), rule), g, state)
         self.store_state(p, {**state, **created})

@@ -115,9 +115,9 @@ class RuleOptimizer(torch.optim.Optimizer):
     The numbers are the reference step's, but the work is organised for speed. A rule whose
     ``elementwise`` attribute is true (every built-in rule) runs on parameters of fewer than
     32768 elements together, as one flat array whose slices are their states. SGD, Adagrad,
-    RMSprop, Adadelta, Adam, AdamW and Adamax write their step in place, as torch.optim does
-    (``rule.step_in_place``, the same operations): on each flat array, and on each larger
-    parameter whole. Any other rule runs on larger parameters in blocks, so that its
+    RMSprop, Adadelta, Adam, AdamW, Adamax, ASGD and Adafactor write their step in place, as
+    torch.optim does (``rule.step_in_place``, the same operations): on each flat array, and on
+    each larger parameter whole. Any other rule runs on larger parameters in blocks, so that its
     temporaries stay in cache. A block (and a flat array) holds 32768 elements for each of
     torch's threads (``torch.get_num_threads()``): each operation on it is split over the
     threads, each thread working on a cache-sized piece. bfloat16 and
